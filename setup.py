@@ -1,0 +1,43 @@
+"""Packaging for ded-nb: every field comes from settings.ini (nbdev 2 layout, no pkg_resources)."""
+from configparser import ConfigParser
+from pathlib import Path
+import setuptools
+
+here = Path(__file__).parent
+config = ConfigParser(delimiters=['='])
+config.read(here / 'settings.ini', encoding='utf-8')
+cfg = config['DEFAULT']
+
+licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
+py_versions = '3.10 3.11 3.12 3.13'.split()
+lic = licenses[cfg['license']]
+min_python = cfg['min_python']
+readme = here / 'README.md'
+
+setuptools.setup(
+    name=cfg['repo'],
+    version=cfg['version'],
+    description=cfg['description'],
+    long_description=readme.read_text(encoding='utf-8') if readme.exists() else cfg['description'],
+    long_description_content_type='text/markdown',
+    author=cfg['author'],
+    author_email=cfg['author_email'],
+    license=lic[0],
+    keywords=cfg['keywords'].split(),
+    url=cfg['git_url'],
+    classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
+                 'Intended Audience :: ' + cfg['audience'].title(),
+                 'License :: ' + lic[1],
+                 'Natural Language :: ' + cfg['language'].title()]
+                + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
+    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    include_package_data=True,
+    python_requires='>=' + min_python,
+    install_requires=cfg.get('requirements', '').split(),
+    extras_require={'dev': cfg.get('dev_requirements', '').split(),
+                    'gpu': ['vllm', 'deepspeed']},
+    entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
+                  'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
+    zip_safe=False,
+)
