@@ -1,0 +1,23 @@
+"""Shared fixtures: the real data directory (tests that need it skip with a clear message when there is none)."""
+import os, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'tests'))
+
+@pytest.fixture(scope='session')
+def data_dir():
+    "The local data directory (../shared/data or $DED_DATA_DIR); skips the test when none is found."
+    from ded_nb.data import find_data_dir
+    found = find_data_dir()
+    if found is None:
+        pytest.skip('no data directory: set DED_DATA_DIR or place the shared data at ../shared/data (see its MANIFEST.md)')
+    return found
+
+@pytest.fixture
+def ded_cli():
+    "The path of the installed `ded` command of this environment."
+    path = Path(sys.executable).parent / 'ded'
+    if not path.exists(): pytest.fail(f'`ded` is not installed beside {sys.executable}: run `make install`')
+    return str(path)

@@ -1,0 +1,78 @@
+"""`ded grade` from the shell: the row contract, errors that name the line, and agreement with the Qwen2.5-Math harness."""
+import json, subprocess
+import pytest
+from ded_nb.core import read_jsonl, write_jsonl
+from ded_nb.data import load_benchmark
+
+def run(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+def grade(ded_cli, tmp_path, rows, benchmark='aime24', extra=()):
+    inp, out = tmp_path / 'r.jsonl', tmp_path / 'v.jsonl'
+    if rows is not None: write_jsonl(inp, rows)
+    done = run([ded_cli, 'grade', '--benchmark', benchmark, '--responses', str(inp), '--out', str(out), '--no-progress', *extra])
+    return done, out
+
+def test_row_contract_order_and_summary(ded_cli, data_dir, tmp_path):
+    rows = [{'problem_id': '2024-I-1', 'response': '<think>t</think> \\boxed{204}', 'sample_idx': 0, 'model': 'm'},
+            {'problem_id': '2024-I-2', 'response': '\\boxed{25}', 'sample_idx': 0},
+            {'problem_id': '2024-I-1', 'response': 'so it is 205.', 'sample_idx': 1},
+            {'problem_id': '2024-I-2', 'response': '<think>long', 'sample_idx': 1, 'finish_reason': 'length'}]
+    done, out = grade(ded_cli, tmp_path, rows, extra=['--data-dir', str(data_dir)])
+    assert done.returncode == 0, done.stderr
+    verdicts = list(read_jsonl(out))
+    assert [(v['problem_id'], v['sample_idx']) for v in verdicts] == [(r['problem_id'], r['sample_idx']) for r in rows]
+    assert [v['correct'] for v in verdicts] == [True, True, False, False]
+    assert [v['format_ok'] for v in verdicts] == [True, False, False, False]
+    assert verdicts[0]['model'] == 'm' and verdicts[3]['truncated'] is True and verdicts[3]['reason'] == 'unfinished'
+    assert all(isinstance(v['reason'], str) for v in verdicts)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary['n'] == 4 and summary['accuracy'] == 0.5 and summary['avg@2'] == 0.5 and summary['pass@k']['2'] == 1.0
+    assert summary['reasons'] == {'correct': 2, 'wrong_answer': 1, 'unfinished': 1} and summary['seconds'] > 0
+    meta = json.loads((tmp_path / 'v.jsonl.meta.json').read_text())
+    assert meta['config']['benchmark'] == 'aime24' and meta['provenance']['packages']['math-verify']
+
+@pytest.mark.parametrize('rows, needle', [
+    ('{"problem_id": "2024-I-1", "response": "x"}\n{"problem_id": "2024-I-2", "response": "y"\n', 'r.jsonl:2: invalid JSON'),
+    ('{"problem_id": "2024-I-1", "response": "x"}\n{"problem_id": "2024-I-2"}\n', "r.jsonl:2: field 'response': missing"),
+    ('{"problem_id": "2024-I-1", "response": "x"}\n\n', 'r.jsonl:2: blank line'),
+    ('{"problem_id": 5, "response": "x"}\n', "r.jsonl:1: field 'problem_id': expected str"),
+    ('{"problem_id": "2024-I-1", "response": "x"}\n{"problem_id": "2024-I-16", "response": "y"}\n', "r.jsonl:2: field 'problem_id': unknown id '2024-I-16'"),
+])
+def test_bad_input_names_the_line_and_writes_nothing(ded_cli, data_dir, tmp_path, rows, needle):
+    (tmp_path / 'r.jsonl').write_text(rows)
+    done, out = grade(ded_cli, tmp_path, None)
+    assert done.returncode == 2
+    assert needle in done.stderr
+    assert 'Traceback' not in done.stderr
+    assert not out.exists()
+
+def test_gpqa_letters(ded_cli, data_dir, tmp_path):
+    problems = load_benchmark('gpqa_diamond', data_dir=data_dir)
+    rows = [{'problem_id': p.id, 'response': f'<think>hm</think> \\boxed{{{p.answer}}}'} for p in problems[:5]]
+    rows.append({'problem_id': problems[5].id, 'response': 'The answer is (A)' if problems[5].answer != 'A' else 'The answer is (B)'})
+    done, out = grade(ded_cli, tmp_path, rows, benchmark='gpqa_diamond')
+    assert done.returncode == 0, done.stderr
+    assert [v['correct'] for v in read_jsonl(out)] == [True] * 5 + [False]
+    assert 'question' not in (tmp_path / 'v.jsonl').read_text()  # no GPQA question text is written out
+
+def test_code_benchmark_refused_clearly(ded_cli, data_dir, tmp_path):
+    done, _ = grade(ded_cli, tmp_path, [{'problem_id': '2727', 'response': 'x'}], benchmark='lcb')
+    assert done.returncode == 2 and 'sandbox' in done.stderr
+
+@pytest.mark.parametrize('bench', ['math500', 'aime24'])
+def test_agreement_with_the_harness_on_qwen25_math_7b(ded_cli, data_dir, tmp_path, bench):
+    "At least 98 % of rows get the same verdict as the Qwen2.5-Math harness's stored `score` (short-CoT model)."
+    src = data_dir / 'generations' / 'skythought_corrupt_branch' / bench / 'Qwen2.5-Math-7B.jsonl'
+    rows, problems = list(read_jsonl(src)), load_benchmark(bench, data_dir=data_dir)
+    if bench == 'math500': ids = [p.id for p in problems]
+    else:
+        by_text = {v.strip(): p.id for p in problems for v in p.meta['variants'].values()}
+        ids = [by_text[r['question'].strip()] for r in rows]
+    done, out = grade(ded_cli, tmp_path, [{'problem_id': i, 'response': r['code'][0], 'harness': r['score'][0]} for i, r in zip(ids, rows)],
+                      benchmark=bench)
+    assert done.returncode == 0, done.stderr
+    verdicts = list(read_jsonl(out))
+    assert len(verdicts) == len(rows)
+    agreement = sum(v['correct'] == v['harness'] for v in verdicts) / len(verdicts)
+    assert agreement >= 0.98, agreement
