@@ -7,9 +7,16 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
 
-.PHONY: install test test-nbs test-py reproduce readme check-clean bench clean-venv
+.PHONY: install test test-nbs test-py reproduce readme check-clean bench bench-sandbox clean-venv system-deps
 
-install: $(STAMP)
+install: $(STAMP) system-deps
+
+## bubblewrap runs model-written code in the sandbox (Linux only); installed when missing
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { echo "installing bubblewrap (the code sandbox)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap; fi; } \
+	  || echo "WARNING: could not install bubblewrap: code grading will refuse to run (see README)" >&2
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +28,10 @@ $(STAMP): settings.ini setup.py
 ## make test: the README's test command (nbdev_test on the module notebooks, then pytest on tests/)
 test: test-nbs test-py
 
-test-nbs: $(STAMP)
+test-nbs: $(STAMP) system-deps
 	timeout $(NBDEV_TEST_TIMEOUT) $(BIN)/nbdev_test --n_workers 1
 
-test-py: $(STAMP)
+test-py: $(STAMP) system-deps
 	$(BIN)/python -m pytest tests -q -rs
 
 ## make reproduce: the main job (arrives with the reproduction issue)
@@ -40,8 +47,9 @@ readme: $(STAMP)
 check-clean: $(STAMP)
 	bash tools/check_clean.sh
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/python bench/bench_grade.py
+	$(BIN)/python bench/bench_sandbox.py
 
 clean-venv:
 	rm -rf $(VENV)

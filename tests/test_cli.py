@@ -56,9 +56,34 @@ def test_gpqa_letters(ded_cli, data_dir, tmp_path):
     assert [v['correct'] for v in read_jsonl(out)] == [True] * 5 + [False]
     assert 'question' not in (tmp_path / 'v.jsonl').read_text()  # no GPQA question text is written out
 
-def test_code_benchmark_refused_clearly(ded_cli, data_dir, tmp_path):
-    done, _ = grade(ded_cli, tmp_path, [{'problem_id': '2727', 'response': 'x'}], benchmark='lcb')
-    assert done.returncode == 2 and 'sandbox' in done.stderr
+def test_code_grading_lcb_window_and_difficulty(ded_cli, data_dir, tmp_path):
+    "o1-mini's programs for a few LeetCode and AtCoder problems, graded in the sandbox; LCB ids as strings; split by difficulty."
+    subs = {s['question_id']: s for s in json.loads((data_dir / 'livecodebench' / 'lcb_v5_o1-mini-2024-09-12_n1_eval_all.json').read_text())}
+    ids = ['2727', 'abc301_a', 'abc301_b']
+    rows = [{'problem_id': i, 'response': f"Here:\n```python\n{subs[i]['code_list'][0]}\n```"} for i in ids]
+    rows.append({'problem_id': '2727', 'response': 'no code at all', 'sample_idx': 1})
+    done, out = grade(ded_cli, tmp_path, rows, benchmark='lcb', extra=['--lcb-end-date', '2024-12-31'])
+    assert done.returncode == 0, done.stderr
+    verdicts = list(read_jsonl(out))
+    assert [v['correct'] for v in verdicts] == [subs[i]['graded_list'][0] for i in ids] + [False]
+    assert verdicts[-1]['reason'] == 'no_code'
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(summary['by_difficulty']) <= {'easy', 'medium', 'hard'} and summary['n'] == 4
+
+def test_code_window_excludes_problem(ded_cli, data_dir, tmp_path):
+    done, _ = grade(ded_cli, tmp_path, [{'problem_id': 'abc301_a', 'response': 'x'}], benchmark='lcb', extra=['--lcb-start-date', '2024-01-01'])
+    assert done.returncode == 2 and "unknown id 'abc301_a'" in done.stderr
+
+def test_humaneval_mbpp_ids(ded_cli, data_dir, tmp_path):
+    done, out = grade(ded_cli, tmp_path, [{'problem_id': 'HumanEval/0', 'response': 'x'}], benchmark='humaneval')
+    assert done.returncode == 0, done.stderr
+    assert [v['reason'] for v in read_jsonl(out)] == ['no_code']
+    right = 'def similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b)))'
+    wrong = 'def similar_elements(a, b):\n    return tuple(sorted(set(a) | set(b)))'
+    done, out = grade(ded_cli, tmp_path, [{'problem_id': '2', 'response': f'```python\n{code}\n```'} for code in (right, wrong)],
+                      benchmark='mbpp')
+    assert done.returncode == 0, done.stderr
+    assert [v['reason'] for v in read_jsonl(out)] == ['passed', 'wrong_answer']
 
 @pytest.mark.parametrize('bench', ['math500', 'aime24'])
 def test_agreement_with_the_harness_on_qwen25_math_7b(ded_cli, data_dir, tmp_path, bench):
