@@ -1,0 +1,48 @@
+"""SFT: a run interrupted after a checkpoint resumes from it; the multi-GPU configs load and validate."""
+import json
+from dataclasses import replace
+from pathlib import Path
+import pytest
+from ded_nb.distill import sft, PROFILES, length_report
+from ded_nb.models import build_tiny_world, micro_zoo, render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    return build_tiny_world(micro_zoo(), tmp_path_factory.mktemp('world'), progress=False)
+
+def test_resume_from_last_checkpoint(world, tmp_path):
+    corpus = [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train'][:64]]
+    prof = replace(PROFILES['tiny'], global_batch=8, per_device_batch=8, save_steps=2, logging_steps=1)
+    first = sft('tiny:student', corpus, tmp_path, prof, world=world, max_steps=2, progress=False)
+    assert first['steps'] == 2 and (tmp_path / 'checkpoint-2').exists()
+    second = sft('tiny:student', corpus, tmp_path, prof, world=world, max_steps=4, progress=False)
+    assert second['steps'] == 4 and second['resumed_from'].endswith('checkpoint-2')
+    assert second['steps_this_run'] == 2  # steps 1-2 were not trained again
+    assert [e['step'] for e in second['log'] if 'loss' in e] == [1, 2, 3, 4]  # the history of both runs, each step once
+    metrics = json.loads((tmp_path / 'metrics.json').read_text())
+    assert metrics['provenance']['packages']['trl'] and metrics['profile']['learning_rate'] == prof.learning_rate
+
+def test_overflow_drop_is_counted(world, tmp_path):
+    corpus = [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train'][:32]]
+    lengths = length_report(world.tokenizer(), corpus, 200)['lengths']
+    prof = replace(PROFILES['tiny'], global_batch=8, per_device_batch=8, max_length=200, on_overflow='drop', save_steps=100)
+    m = sft('tiny:student', corpus, tmp_path, prof, world=world, max_steps=1, progress=False)
+    assert m['over_max_length'] == sum(l > 200 for l in lengths) > 0 and m['samples_trained'] > 0
+    assert m['samples_trained'] == len(corpus) - m['over_max_length']
+
+def test_paper_profile_is_the_papers_settings():
+    p = PROFILES['paper']
+    assert (p.learning_rate, p.epochs, p.global_batch, p.max_length, p.mode) == (1e-5, 10, 48, 16384, 'full')
+
+def test_multi_gpu_configs_load_and_validate():
+    "The DeepSpeed ZeRO-3 and accelerate configs cannot run here (no GPU): they are parsed and checked."
+    ds = json.loads((ROOT / 'ded_nb' / 'configs' / 'zero3.json').read_text())
+    assert ds['zero_optimization']['stage'] == 3 and ds['zero_optimization']['stage3_gather_16bit_weights_on_model_save']
+    assert ds['train_batch_size'] == 'auto' and ds['bf16']['enabled'] == 'auto'  # filled in by the HF Trainer from the profile
+    from accelerate.commands.config.config_args import ClusterConfig
+    cfg = ClusterConfig.from_yaml_file(str(ROOT / 'ded_nb' / 'configs' / 'accelerate_zero3_8gpu.yaml'))
+    assert str(cfg.distributed_type).endswith('DEEPSPEED') and cfg.num_processes == 8
+    assert (ROOT / cfg.deepspeed_config['deepspeed_config_file']).exists()
+    assert PROFILES['paper'].global_batch % (cfg.num_processes * PROFILES['paper'].per_device_batch) == 0
