@@ -248,4 +248,12 @@ d = { 'settings': { 'branch': 'main',
                               'ded_nb.tasks.make_problem': ('tasks.html#make_problem', 'ded_nb/tasks.py'),
                               'ded_nb.tasks.make_split': ('tasks.html#make_split', 'ded_nb/tasks.py'),
                               'ded_nb.tasks.maxof_question': ('tasks.html#maxof_question', 'ded_nb/tasks.py'),
-                              'ded_nb.tasks.tiny_world': ('tasks.html#tiny_world', 'ded_nb/tasks.py')}}}
+                              'ded_nb.tasks.tiny_world': ('tasks.html#tiny_world', 'ded_nb/tasks.py')},
+            'ded_nb.teacher': { 'ded_nb.teacher._ranks': ('teacher.html#_ranks', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.corpus_entropy': ('teacher.html#corpus_entropy', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.entropy_from_topk': ('teacher.html#entropy_from_topk', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.hidden_states': ('teacher.html#hidden_states', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.length_stats': ('teacher.html#length_stats', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.pca_shift': ('teacher.html#pca_shift', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.spearman': ('teacher.html#spearman', 'ded_nb/teacher.py'),
+                                'ded_nb.teacher.surprisal': ('teacher.html#surprisal', 'ded_nb/teacher.py')}}}
