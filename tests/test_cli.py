@@ -2,7 +2,7 @@
 import json, subprocess
 import pytest
 from ded_nb.core import read_jsonl, write_jsonl
-from ded_nb.data import load_benchmark
+from ded_nb.data import load_benchmark, ids_for_questions
 
 def run(cmd):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -90,10 +90,7 @@ def test_agreement_with_the_harness_on_qwen25_math_7b(ded_cli, data_dir, tmp_pat
     "At least 98 % of rows get the same verdict as the Qwen2.5-Math harness's stored `score` (short-CoT model)."
     src = data_dir / 'generations' / 'skythought_corrupt_branch' / bench / 'Qwen2.5-Math-7B.jsonl'
     rows, problems = list(read_jsonl(src)), load_benchmark(bench, data_dir=data_dir)
-    if bench == 'math500': ids = [p.id for p in problems]
-    else:
-        by_text = {v.strip(): p.id for p in problems for v in p.meta['variants'].values()}
-        ids = [by_text[r['question'].strip()] for r in rows]
+    ids = ids_for_questions(problems, [r['question'] for r in rows])
     done, out = grade(ded_cli, tmp_path, [{'problem_id': i, 'response': r['code'][0], 'harness': r['score'][0]} for i, r in zip(ids, rows)],
                       benchmark=bench)
     assert done.returncode == 0, done.stderr

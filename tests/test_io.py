@@ -44,6 +44,7 @@ def test_atomic_write_keeps_old_file_when_the_writer_fails(tmp_path):
         raise RuntimeError('writer died')
     with pytest.raises(RuntimeError): write_jsonl(path, rows())
     assert [r['a'] for r in read_jsonl(path)] == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['v.jsonl']  # no temp file left behind
 
 def test_append_adds_rows(tmp_path):
     path = tmp_path / 'cache.jsonl'

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from ded_nb.core import read_jsonl, write_jsonl
-from ded_nb.data import find_data_dir, load_benchmark, normalize_words
+from ded_nb.data import find_data_dir, load_benchmark, ids_for_questions
 
 SHORT_COT = 'Qwen2.5-Math-7B'  # the short-CoT model: the >= 98 % bar applies to its files
 BAR = 0.98
@@ -22,8 +22,7 @@ def problem_ids(bench, rows, problems):
     if bench == 'math500':
         assert all(r['question'] == p.question for r, p in zip(rows, problems)), 'MATH-500 rows out of order'
         return [p.id for p in problems]
-    by_text = {' '.join(normalize_words(v)): p.id for p in problems for v in p.meta['variants'].values()}
-    return [by_text[' '.join(normalize_words(r['question']))] for r in rows]
+    return ids_for_questions(problems, [r['question'] for r in rows])
 
 def run_file(bench, path, problems, work, workers):
     "Grade one stored file with `ded grade`; returns (rows with both verdicts, summary)."
