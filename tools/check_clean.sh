@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 before=$(git status --porcelain --untracked-files=all)
 $BIN/nbdev_clean
+$BIN/nbdev_clean --fname stages  # the stage notebooks: sources only (papermill runs them into reports/)
 $BIN/nbdev_export
 after=$(git status --porcelain --untracked-files=all)
 if [ "$before" != "$after" ]; then
