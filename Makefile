@@ -44,7 +44,7 @@ reproduce: $(STAMP) system-deps
 
 ## make lab: JupyterLab on the project's environment, opened on nbs/ (LAB_ARGS for extra options, e.g. --no-browser)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/nbs $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/nbs $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 ## regenerate README.md from nbs/index.ipynb (Quarto is not needed)
 readme: $(STAMP)

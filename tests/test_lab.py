@@ -31,8 +31,15 @@ def test_make_lab_serves_the_notebooks():
         lab_page = urllib.request.urlopen(f'http://127.0.0.1:{port}/lab?token={token}', timeout=10).read().decode()
         assert 'JupyterLab' in lab_page
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try: proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+        stop(proc)
     assert proc.returncode is not None
+
+
+def stop(proc):
+    "Stop the process group of `proc` (make and the jupyter server it started)."
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError: proc.wait()
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL); proc.wait()
