@@ -8,7 +8,8 @@ Run: `.venv/bin/python bench/bench_curation.py [--questions 64] [--k 4]`.
 import argparse, json, time
 from ded_nb.models import build_tiny_world, micro_zoo, default_zoo, load_model
 from ded_nb.generate import SamplingParams
-from ded_nb.stages import sample_trajectories, grade_mixed, student_pass_rates, curation_arms
+from ded_nb.curate import sample_trajectories, student_pass_rates, curation_arms
+from ded_nb.codegrade import grade_mixed
 from ded_nb.core import Response
 
 
@@ -25,7 +26,7 @@ def main():
     problems = {p.id: p for p in pool}
     responses = [Response(t.problem_id, t.text, t.sample_idx) for t in trajs]
     start = time.time(); grade_mixed(problems, responses, n_workers=2); grading = time.time() - start
-    start = time.time(); rates = student_pass_rates('tiny:student', pool, args.k, SamplingParams(temperature=0.7, max_new_tokens=256), world, n_workers=2,
+    start = time.time(); rates = student_pass_rates('tiny:student', pool, SamplingParams(n=args.k, temperature=0.7, max_new_tokens=256), world, n_workers=2,
                                                   progress=False); compression = time.time() - start
     start = time.time(); arms = curation_arms(trajs, rates, 512, 0.5, 4, 'token', 'think', tok); funnel = time.time() - start
     print(json.dumps({'bench': 'curation', 'questions': len(pool), 'samples': len(trajs), 'grading_rows_per_s': round(len(trajs) / grading, 1),

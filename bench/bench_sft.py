@@ -8,7 +8,8 @@ import argparse, json, statistics, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 from ded_nb.models import build_tiny_world, micro_zoo, render, encode_chat
-from ded_nb.distill import sft, PROFILES
+from ded_nb.distill import sft
+from ded_nb.recipe import load_recipe
 
 
 def padding_fraction(lengths, batch: int) -> float:
@@ -29,7 +30,7 @@ def main():
     probs = world.problems['chain']['train'][:args.samples]
     pairs = [(p.question, render(p, 'verbose' if i % 2 else 'concise')) for i, p in enumerate(probs)]
     lengths = [len(encode_chat(tok, q, a)['input_ids']) for q, a in pairs]
-    base = replace(PROFILES['tiny'], epochs=1, global_batch=16, per_device_batch=16, save_steps=10 ** 6, logging_steps=10 ** 6)
+    base = replace(load_recipe('tiny').sft, epochs=1, global_batch=16, per_device_batch=16, save_steps=10 ** 6, logging_steps=10 ** 6)
     out = {'bench': 'sft', 'samples': len(pairs), 'tokens': sum(lengths), 'mean_len': sum(lengths) / len(lengths), 'max_len': max(lengths),
            'padding_fraction_unpacked': round(padding_fraction(lengths, base.per_device_batch), 3), 'padding_fraction_packed': 0.0}
     for packing in (False, True):

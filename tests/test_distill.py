@@ -3,7 +3,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 import pytest
-from ded_nb.distill import sft, PROFILES, length_report
+from ded_nb.distill import sft, length_report
+from ded_nb.recipe import load_recipe
 from ded_nb.models import build_tiny_world, micro_zoo, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +15,7 @@ def world(tmp_path_factory):
 
 def test_resume_from_last_checkpoint(world, tmp_path):
     corpus = [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train'][:64]]
-    prof = replace(PROFILES['tiny'], global_batch=8, per_device_batch=8, save_steps=2, logging_steps=1)
+    prof = replace(load_recipe('tiny').sft, global_batch=8, per_device_batch=8, save_steps=2, logging_steps=1)
     first = sft('tiny:student', corpus, tmp_path, prof, world=world, max_steps=2, progress=False)
     assert first['steps'] == 2 and (tmp_path / 'checkpoint-2').exists()
     second = sft('tiny:student', corpus, tmp_path, prof, world=world, max_steps=4, progress=False)
@@ -27,13 +28,13 @@ def test_resume_from_last_checkpoint(world, tmp_path):
 def test_overflow_drop_is_counted(world, tmp_path):
     corpus = [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train'][:32]]
     lengths = length_report(world.tokenizer(), corpus, 200)['lengths']
-    prof = replace(PROFILES['tiny'], global_batch=8, per_device_batch=8, max_length=200, on_overflow='drop', save_steps=100)
+    prof = replace(load_recipe('tiny').sft, global_batch=8, per_device_batch=8, max_length=200, on_overflow='drop', save_steps=100)
     m = sft('tiny:student', corpus, tmp_path, prof, world=world, max_steps=1, progress=False)
     assert m['over_max_length'] == sum(l > 200 for l in lengths) > 0 and m['samples_trained'] > 0
     assert m['samples_trained'] == len(corpus) - m['over_max_length']
 
 def test_paper_profile_is_the_papers_settings():
-    p = PROFILES['paper']
+    p = load_recipe('paper').sft
     assert (p.learning_rate, p.epochs, p.global_batch, p.max_length, p.mode) == (1e-5, 10, 48, 16384, 'full')
 
 def test_multi_gpu_configs_load_and_validate():
@@ -45,4 +46,4 @@ def test_multi_gpu_configs_load_and_validate():
     cfg = ClusterConfig.from_yaml_file(str(ROOT / 'ded_nb' / 'configs' / 'accelerate_zero3_8gpu.yaml'))
     assert str(cfg.distributed_type).endswith('DEEPSPEED') and cfg.num_processes == 8
     assert (ROOT / cfg.deepspeed_config['deepspeed_config_file']).exists()
-    assert PROFILES['paper'].global_batch % (cfg.num_processes * PROFILES['paper'].per_device_batch) == 0
+    assert load_recipe('paper').sft.global_batch % (cfg.num_processes * load_recipe('paper').sft.per_device_batch) == 0

@@ -57,16 +57,18 @@ def test_read_json_names_position(tmp_path):
 
 def test_run_dir_hash_and_provenance(tmp_path):
     cfg = {'benchmark': 'aime24', 'k': 16, 'sampling': {'temperature': 0.6, 'top_p': 0.95}}
-    rd = RunDir(tmp_path, 'evaluate', cfg, seeds={'sampling': 1})
+    rd = RunDir.keyed(tmp_path, 'evaluate', cfg, seeds={'sampling': 1})
     assert rd.path.name == f'evaluate-{config_hash(cfg)}'
     assert read_json(rd / 'config.json')['config'] == cfg
-    rd.finish({'avg@16': 0.4})
-    meta = read_json(rd / 'metrics.json')
-    assert meta['metrics'] == {'avg@16': 0.4} and meta['config_hash'] == rd.hash
+    assert not rd.done()
+    rd.finish({'avg@16': 0.4}, modules={'ded_nb.core': 'x'})
+    meta = read_json(rd / 'done.json')
+    assert meta['summary'] == {'avg@16': 0.4} and meta['config_hash'] == rd.hash and meta['modules'] == {'ded_nb.core': 'x'}
     assert meta['provenance']['seeds'] == {'sampling': 1}
     assert meta['provenance']['packages']['math-verify']
-    assert RunDir(tmp_path, 'evaluate', dict(reversed(list(cfg.items())))).done
-    assert not RunDir(tmp_path, 'evaluate', {**cfg, 'k': 8}).done
+    assert RunDir.keyed(tmp_path, 'evaluate', dict(reversed(list(cfg.items())))).done()
+    assert not RunDir.keyed(tmp_path, 'evaluate', {**cfg, 'k': 8}).done()
+    assert not rd.begin().done()  # a restarted run is not done until it finishes again
 
 def test_record_type_errors():
     with pytest.raises(RecordError, match="field 'correct'"): record_from_dict(Verdict, {'problem_id': 'a', 'sample_idx': 0, 'correct': 'yes', 'format_ok': True, 'reason': 'x'})

@@ -27,7 +27,7 @@ def test_make_lab_serves_the_notebooks():
             except OSError: time.sleep(1)
         assert listing is not None, 'JupyterLab did not answer within 90 s'
         names = {item['name'] for item in listing['content']}
-        assert {'00_core.ipynb', '14_stages.ipynb', 'index.ipynb'} <= names
+        assert {'00_core.ipynb', '14_recipe.ipynb', 'index.ipynb'} <= names
         lab_page = urllib.request.urlopen(f'http://127.0.0.1:{port}/lab?token={token}', timeout=10).read().decode()
         assert 'JupyterLab' in lab_page
     finally:

@@ -1,4 +1,4 @@
-"The stage notebooks through papermill with the smallest parameters (the `smoke` profile on the micro world)."
+"The stage notebooks through papermill with the smallest parameters (the `smoke` recipe on the micro world)."
 import json, time
 from pathlib import Path
 import pytest
@@ -18,8 +18,17 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     root, log = smoke_run
     assert [s['stage'] for s in log] == STAGES and all(s['status'] == 'ran' for s in log)
     for s in log:
-        info = json.loads((Path(s['run_dir']) / 'stage.json').read_text())
-        assert info['hash'] == s['hash'] and Path(info['executed_notebook']).exists()
+        done = json.loads((Path(s['run_dir']) / 'done.json').read_text())
+        assert done['config_hash'] == s['hash'] and Path(done['executed_notebook']).exists()
+        assert 'ded_nb.core' in done['modules']  # what the stage's kernel loaded, recorded
+        config = json.loads((Path(s['run_dir']) / 'config.json').read_text())
+        assert config['config_hash'] == s['hash'] and config['config']['recipe']['name'] == 'smoke'
+    by_stage = {s['stage']: json.loads((Path(s['run_dir']) / 'done.json').read_text()) for s in log}
+    assert 'ded_nb.teacher' in by_stage['teacher_study']['modules']
+    assert 'ded_nb.teacher' not in by_stage['figures']['modules'] and 'ded_nb.report' in by_stage['figures']['modules']
+    assert by_stage['curation']['inputs'] == {'teacher_study': by_stage['teacher_study']['run_id']}
+    executed = json.loads(Path(by_stage['figures']['executed_notebook']).read_text())
+    assert not any('module_hashes' in ''.join(c['source']) for c in executed['cells'])  # the runner's cell is removed
     reports = root / 'reports'
     for fig in ('fig1_accuracy_vs_corpus_size', 'fig3_token_entropy', 'fig4_pca_shift', 'fig_curation_funnel'):
         assert (reports / f'{fig}.png').stat().st_size > 1000 and (reports / f'{fig}.svg').exists()
@@ -34,23 +43,24 @@ def test_second_run_skips_every_stage(smoke_run):
     root, _ = smoke_run
     start = time.time()
     log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False)
-    assert [s['status'] for s in log] == ['skip (done, same config hash)'] * 5
+    assert [s['status'] for s in log] == ['skip'] * 5
+    assert all(s['why'].startswith('done') for s in log)
     assert time.time() - start < 30
 
 
-def test_parameter_change_changes_the_config_hashes(smoke_run):
+def test_an_override_changes_the_config_hashes(smoke_run):
     root, _ = smoke_run
-    before = {s['stage']: s['hash'] for s in plan('smoke', root / 'runs', root / 'reports')}
-    after = {s['stage']: s['hash'] for s in plan('smoke', root / 'runs', root / 'reports', overrides={'tau': 0.25})}
-    assert all(before[s] != after[s] for s in STAGES)  # conservative: any profile parameter reruns every stage
-    again = {s['stage']: s['hash'] for s in plan('smoke', root / 'runs', root / 'reports', overrides={'tau': 0.5})}
-    assert again == before  # the same value again is the same config
+    before = {s['stage']: s['hash'] for s in plan('smoke', run_root=root / 'runs', reports=root / 'reports')}
+    after = {s['stage']: s['hash'] for s in plan('smoke', ['curation.tau.math=0.25'], root / 'runs', root / 'reports')}
+    assert all(before[s] != after[s] for s in STAGES)  # conservative: any recipe value reruns every stage
+    again = {s['stage']: s['hash'] for s in plan('smoke', ['curation.tau.math=0.5'], root / 'runs', root / 'reports')}
+    assert again == before  # the profile's own value, set again, is the same recipe
 
 
 def test_failing_stage_names_notebook_and_cell(tmp_path):
     with pytest.raises(StageError) as e:
-        reproduce('smoke', run_root=tmp_path / 'runs', reports=tmp_path / 'reports', overrides={'teachers': ['tiny:nobody']},
+        reproduce('smoke', ['teachers=["tiny:nobody"]'], run_root=tmp_path / 'runs', reports=tmp_path / 'reports',
                   only=['teacher_study'], progress=False)
     msg = str(e.value)
     assert 'teacher_study' in msg and 'cell' in msg and 'no such model' in msg and '01_teacher_study.ipynb' in msg
-    assert not list((tmp_path / 'runs').glob('teacher_study-*/stage.json'))  # not marked done
+    assert not list((tmp_path / 'runs').glob('teacher_study-*/done.json'))  # not marked done
