@@ -25,33 +25,33 @@ class RecipeError(ValueError):
         self.field_name = field_name
         super().__init__(f'{field_name}: {msg}')
 
-# %% ../nbs/14_recipe.ipynb #0330e49e
+# %% ../nbs/14_recipe.ipynb #f3ec81fb
 @dataclass
 class TeacherStudy:
     "The smoke test: which questions, how each teacher samples, and the PCA diagnostic."
 
     questions: str  # problem spec: one trajectory per question per teacher and seed
-    suites: list  # names of `evaluation.suites` the smoke-test students are scored on
+    suites: list[str]  # names of `evaluation.suites` the smoke-test students are scored on
     sampling: SamplingParams  # n must be 1; `seed` is replaced by each of the recipe's seeds
     filter_correct: bool = False  # the paper trains the smoke-test student on every trajectory
     pca_layer: int = -1  # hidden layer of the PCA shift (Fig. 4)
     pca_pooling: str = 'mean'  # `mean` over the prompt's tokens, or `last`
     pca_prompts: int = 100  # prompts of the main suite whose representations are compared
 
-# %% ../nbs/14_recipe.ipynb #7fef353a
+# %% ../nbs/14_recipe.ipynb #bc91dde3
 @dataclass
 class Curation:
     "Curation: pools, M teacher samples and k student samples per question, the filters and diversity."
 
-    pools: dict  # domain (`math`, `code`) -> problem spec
+    pools: dict[str, str]  # domain (`math`, `code`) -> problem spec
     sampling: SamplingParams  # the teacher's samples: n = M per question
     student_sampling: SamplingParams  # the student's samples for its pass rate: n = k per question
-    tau: dict  # domain -> drop questions whose student pass rate exceeds tau (in [0, 1])
+    tau: dict[str, float]  # domain -> drop questions whose student pass rate exceeds tau (in [0, 1])
     p: int  # trajectories kept per question, farthest apart by Levenshtein distance
     max_tokens: int  # length budget of a trajectory, in the student's tokens (prompt excluded)
     diversity_unit: str = 'token'  # Levenshtein over student `token`s or `char`s
     diversity_part: str = 'think'  # compare the `think` part or the `full` text
-    mix_target: dict = field(default_factory=dict)  # domain -> samples of the mixed corpus (Table 5)
+    mix_target: dict[str, int] = field(default_factory=dict)  # domain -> samples of the mixed corpus (Table 5)
     decontamination_n: int = 8  # word n-gram length of the pool-vs-evaluation overlap check
     decontamination_ignore_common: int = 5  # ignore n-grams found in more pool questions than this (templates)
 
@@ -63,26 +63,26 @@ class Curation:
     def k(self) -> int:
         return self.student_sampling.n
 
-# %% ../nbs/14_recipe.ipynb #76626f0f
+# %% ../nbs/14_recipe.ipynb #793683c5
 @dataclass
 class Evaluation:
     "How students (and the base) are scored during the studies."
 
-    suites: dict  # suite name -> problem spec
+    suites: dict[str, str]  # suite name -> problem spec
     main_suite: str  # the suite whose score ranks teachers and arms
     sampling: SamplingParams  # n samples per problem (avg@n)
-    math_suites: list  # suites scored after math-only SFT (Table 3)
-    code_suites: list  # suites scored after code-only SFT (Table 4)
+    math_suites: list[str]  # suites scored after math-only SFT (Table 3)
+    code_suites: list[str]  # suites scored after code-only SFT (Table 4)
 
-# %% ../nbs/14_recipe.ipynb #9af7fe96
+# %% ../nbs/14_recipe.ipynb #8597a880
 @dataclass
 class Benchmarking:
     "The final benchmark of the base student, the distilled student and the teacher."
 
-    suites: dict  # suite name -> problem spec
+    suites: dict[str, str]  # suite name -> problem spec
     sampling: SamplingParams  # n samples per problem (avg@n)
 
-# %% ../nbs/14_recipe.ipynb #94e33ddb
+# %% ../nbs/14_recipe.ipynb #287f47b4
 @dataclass
 class Recipe:
     "One DED recipe: every value the stages use."
@@ -90,9 +90,9 @@ class Recipe:
     name: str  # a label (the profile it came from)
     world: str | None  # a named tiny world (`default`, `micro`) for `tiny:` models and problems, or None
     backend: str  # generation backend: `hf`, `vllm` or `openai`
-    teachers: list  # candidate teachers (model names)
+    teachers: list[str]  # candidate teachers (model names)
     student: str  # the student model
-    seeds: list  # SFT seeds (the smoke test also samples once per seed)
+    seeds: list[int]  # SFT seeds (the smoke test also samples once per seed)
     teacher_study: TeacherStudy
     curation: Curation
     sft: SFTProfile  # full SFT settings (also the smoke test's quick SFT)
@@ -201,7 +201,7 @@ def recipe_to_dict(recipe: Recipe) -> dict:
     "The recipe as plain JSON-able data."
     return asdict(recipe)
 
-# %% ../nbs/14_recipe.ipynb #84fc58ba
+# %% ../nbs/14_recipe.ipynb #55a6ccf8
 def _type_name(tp) -> str:
     return getattr(tp, '__name__', str(tp)).replace('NoneType', 'None')
 
@@ -236,6 +236,15 @@ def _build(tp, value, path: str):
         if required:
             raise RecipeError(f'{path}.{required[0]}'.lstrip('.'), 'missing')
         return tp(**kwargs)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise RecipeError(path, f'expected a list, got {value!r}')
+        return [_build(args[0], v, f'{path}[{i}]') for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(path, f'expected a mapping, got {value!r}')
+        return {k: _build(args[1], v, f'{path}.{k}') for k, v in value.items()}
     if tp is bool and not isinstance(value, bool):
         raise RecipeError(path, f'expected true or false, got {value!r}')
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):

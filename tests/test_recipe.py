@@ -26,6 +26,7 @@ def test_a_saved_recipe_file_runs_like_the_profile(ded_cli, tmp_path):
 def test_a_bad_override_names_the_field_in_one_line(ded_cli):
     for value, needle in (('curation.tau.math=1.5', 'curation.tau.math: 1.5 is outside [0, 1]'),
                           ('curation.taux=1', 'curation.taux: unknown field'),
+                          ('curation.tau.math="high"', 'curation.tau.math: expected a number'),
                           ('curation.p=9', 'curation.p: P = 9 must be in [1, M = 3]'),
                           ('evaluation.suites.ood="tiny:maxof:dev"', 'evaluation.suites.ood')):
         done = run([ded_cli, 'reproduce', '--profile', 'smoke', '--dry-run', '--set', value])
