@@ -79,7 +79,7 @@ def stage_status(
     moved = [n for n in needs if record.get('inputs', {}).get(n) != input_run_ids.get(n)]
     if moved:
         return True, 'input re-ran since: ' + ', '.join(moved)
-    return False, 'done (same config, inputs and library code)'
+    return False, 'done: same config, inputs and library code'
 
 # %% ../nbs/16_reproduce.ipynb #3b938ab7
 def plan(
