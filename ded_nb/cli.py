@@ -140,7 +140,7 @@ def tiny_world_command(args) -> dict:
         info['measurements'] = measure_world(world)
     return info
 
-# %% ../nbs/10_cli.ipynb #258205a0
+# %% ../nbs/10_cli.ipynb #bad3f60b
 def _recipe(args):
     "The recipe of a recipe verb: `--profile` and every `--set`."
     from ded_nb.recipe import load_recipe
@@ -149,7 +149,7 @@ def _recipe(args):
 
 
 def in_run_folder(verb):
-    "A recipe verb in the run-folder convention: `config.json` (options, recipe) first, `done.json` (summary) last."
+    "A recipe verb `verb(args, recipe)` in the run-folder convention: `config.json` first, `done.json` last."
 
     @functools.wraps(verb)
     def run(args):
@@ -160,27 +160,27 @@ def in_run_folder(verb):
         options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != 'func'}
         config = {'verb': args.verb, 'options': options, 'recipe': recipe_to_dict(recipe)}
         folder = RunDir(args.out, config, seeds=recipe.seeds).begin()
-        summary = verb(args)
+        summary = verb(args, recipe)
         folder.finish(summary)
         return summary
 
     return run
 
-# %% ../nbs/10_cli.ipynb #ab0711a3
+# %% ../nbs/10_cli.ipynb #3ecd7745
 def recipe_command(args) -> dict:
     "`ded recipe`: print the recipe (a profile with overrides) as JSON, to read or to save and edit."
     from ded_nb.recipe import recipe_to_dict
 
     return recipe_to_dict(_recipe(args))
 
-# %% ../nbs/10_cli.ipynb #150d97cb
+# %% ../nbs/10_cli.ipynb #c74fdf7e
 @in_run_folder
-def evaluate_command(args) -> dict:
+def evaluate_command(args, recipe) -> dict:
     "`ded evaluate`: a model on suites with the recipe's evaluation sampling (`ded_nb.recipe.evaluate_suites`)."
     from ded_nb.recipe import evaluate_suites
 
     res = evaluate_suites(
-        _recipe(args),
+        recipe,
         args.model,
         args.suites,
         args.out,
@@ -193,25 +193,24 @@ def evaluate_command(args) -> dict:
         name: {k: v for k, v in s.items() if k.startswith('avg@') or k in keep} for name, s in res['suites'].items()
     }
 
-# %% ../nbs/10_cli.ipynb #95a5698b
+# %% ../nbs/10_cli.ipynb #9082079c
 @in_run_folder
-def teacher_study_command(args) -> dict:
+def teacher_study_command(args, recipe) -> dict:
     "`ded teacher-study`: the recipe's smoke test over its teachers (`ded_nb.teacher.run_teacher_study`)."
     from ded_nb.teacher import run_teacher_study
 
-    res = run_teacher_study(_recipe(args), args.out, args.data_dir, progress=not args.no_progress)
+    res = run_teacher_study(recipe, args.out, args.data_dir, progress=not args.no_progress)
     return {
         k: res[k]
         for k in ('ranking_by_student_score', 'ranking_by_teacher_accuracy', 'chosen_teacher', 'proxy_spearman')
     }
 
-# %% ../nbs/10_cli.ipynb #017915de
+# %% ../nbs/10_cli.ipynb #1d4e068b
 @in_run_folder
-def curate_command(args) -> dict:
+def curate_command(args, recipe) -> dict:
     "`ded curate`: the recipe's curation with a teacher (`ded_nb.curate.run_curation`, as stage 2)."
     from ded_nb.curate import run_curation
 
-    recipe = _recipe(args)
     res = run_curation(
         recipe, args.teacher or recipe.teachers[0], args.out, args.data_dir, progress=not args.no_progress
     )
@@ -220,15 +219,13 @@ def curate_command(args) -> dict:
         'arms': {d: {arm: steps[-1]['samples'] for arm, steps in arms.items()} for d, arms in res['funnels'].items()},
     }
 
-# %% ../nbs/10_cli.ipynb #0f3f1def
+# %% ../nbs/10_cli.ipynb #972846f3
 @in_run_folder
-def distill_command(args) -> dict:
+def distill_command(args, recipe) -> dict:
     "`ded distill`: SFT of the recipe's student on a corpus JSONL (`ded_nb.distill.distill_corpus`)."
     from ded_nb.distill import distill_corpus
 
-    m = distill_corpus(
-        _recipe(args), args.corpus, args.out, lora=args.lora, seed=args.seed, progress=not args.no_progress
-    )
+    m = distill_corpus(recipe, args.corpus, args.out, lora=args.lora, seed=args.seed, progress=not args.no_progress)
     return {
         k: m[k]
         for k in ('samples', 'samples_trained', 'over_max_length', 'steps', 'train_loss', 'seconds', 'final_model')

@@ -512,13 +512,15 @@ def grade_code_responses(
         )
     return verdicts
 
-# %% ../nbs/06_codegrade.ipynb #a659aaaf
+# %% ../nbs/06_codegrade.ipynb #a3b87c5f
 def grade_mixed(
     problems: dict,  # id -> Problem, any kinds
     responses: list[Response],  # one `Response` per row
     n_workers: int = 2,  # grading processes
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe` for code
     progress: bool = False,  # show progress bars
+    math_options: dict | None = None,  # more arguments of `grade.grade_responses` (timeout, last_number, ...)
+    code_options: dict | None = None,  # more arguments of `grade_code_responses` (limits, which, ...)
 ) -> list[Verdict]:
     "Grade `responses` against `problems` (id -> Problem): math/mcq with the grader, code in the sandbox; in order."
     from ded_nb.grade import grade_responses
@@ -527,12 +529,19 @@ def grade_mixed(
     text_idx = [i for i, r in enumerate(responses) if problems[r.problem_id].kind != 'code']
     out = [None] * len(responses)
     if text_idx:
-        graded = grade_responses(problems, [responses[i] for i in text_idx], n_workers=n_workers, progress=progress)
+        graded = grade_responses(
+            problems, [responses[i] for i in text_idx], n_workers=n_workers, progress=progress, **(math_options or {})
+        )
         for i, v in zip(text_idx, graded):
             out[i] = v
     if code_idx:
         graded = grade_code_responses(
-            problems, [responses[i] for i in code_idx], n_workers=max(1, n_workers), mode=sandbox, progress=progress
+            problems,
+            [responses[i] for i in code_idx],
+            n_workers=max(1, n_workers),
+            mode=sandbox,
+            progress=progress,
+            **(code_options or {}),
         )
         for i, v in zip(code_idx, graded):
             out[i] = v

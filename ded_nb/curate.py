@@ -11,7 +11,7 @@ from .core import Problem, read_jsonl, write_jsonl, write_json
 from .grade import think_format_ok
 
 # %% auto #0
-__all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'select_diverse', 'Funnel', 'curate',
+__all__ = ['ARMS', 'Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'select_diverse', 'Funnel', 'curate',
            'sample_trajectories', 'save_trajectories', 'load_trajectories', 'as_pairs', 'student_pass_rates',
            'curation_arms', 'by_length', 'mix_corpora', 'corpus_lengths', 'curation_study', 'run_curation']
 
@@ -249,6 +249,9 @@ def student_pass_rates(
         rates.setdefault(t.problem_id, []).append(bool(t.correct))
     return {pid: sum(v) / len(v) for pid, v in rates.items()}
 
+# %% ../nbs/11_curate.ipynb #82bd3051
+ARMS = ('full', 'right', 'right_hard', 'right_hard_diverse')  # the paper's ablation corpora, in its order
+
 # %% ../nbs/11_curate.ipynb #65d00448
 def curation_arms(
     trajs: list[Trajectory],  # M graded samples per question
@@ -361,7 +364,7 @@ def _curate_domain(
     save_trajectories(by_length(samples, longest=False), out / 'corpora' / f'{domain}-shortest.jsonl')
     return samples, rates, arms
 
-# %% ../nbs/11_curate.ipynb #2c6703fa
+# %% ../nbs/11_curate.ipynb #b130f570
 def curation_study(
     recipe,  # a `ded_nb.recipe.Recipe`: every curation value comes from it
     teacher: str,  # the chosen teacher
@@ -418,17 +421,7 @@ def curation_study(
             'samples': len(mixed),
             'by_domain': {d: sum(t.meta['kind'] == ('code' if d == 'code' else 'math') for t in mixed) for d in pools},
         },
-        'params': {
-            'M': C.sampling.n,
-            'k': C.student_sampling.n,
-            'tau': C.tau,
-            'P': C.p,
-            'max_tokens': C.max_tokens,
-            'diversity_unit': C.diversity_unit,
-            'diversity_part': C.diversity_part,
-            'sampling': asdict(C.sampling),
-            'student_sampling': asdict(C.student_sampling),
-        },
+        'params': {'M': C.M, 'k': C.k, **asdict(C)},
     }
     write_json(out / 'curation.json', result)
     return result

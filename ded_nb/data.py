@@ -550,7 +550,7 @@ def load_aime_pool_hub() -> list[Problem]:
         )
     return out
 
-# %% ../nbs/02_data.ipynb #016fbedd
+# %% ../nbs/02_data.ipynb #215b5ebd
 def _math_train_problem(i: int, question: str, answer: str | None, meta: dict) -> Problem:
     "Row `i` of the MATH training set, whichever copy it came from."
     return Problem(f'math-train-{i}', 'math_train', 'math', question, answer, meta)
@@ -569,7 +569,7 @@ def load_math_train_local(path) -> list[Problem]:
         for i, r in enumerate(rows)
     ]
 
-# %% ../nbs/02_data.ipynb #cdd0d2c6
+# %% ../nbs/02_data.ipynb #1ea56a7c
 def load_math_train_hub() -> list[Problem]:
     "The MATH training set from the hub (DigitalLearningGmbH/MATH-lighteval); gold = the solution's last `\\boxed{}`."
     import datasets

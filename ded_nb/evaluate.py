@@ -218,7 +218,7 @@ def _benchmark_problems(
         return load_benchmark('gpqa_diamond', data_dir=data_dir, choice_seed=gpqa_choice_seed)
     return load_problems(benchmark, data_dir=data_dir, world=world)
 
-# %% ../nbs/04_evaluate.ipynb #d71887d0
+# %% ../nbs/04_evaluate.ipynb #1a6b1747
 def grade_file(
     benchmark: str,  # a problem spec: `aime24`, `lcb`, `tiny:chain:test`, a JSONL file, ...
     responses,  # the responses JSONL
@@ -238,36 +238,20 @@ def grade_file(
 ) -> dict:
     "Grade a responses file against `benchmark`; write verdicts and `<out>.meta.json`; return the summary."
     import time
-    from ded_nb.codegrade import grade_code_responses
-    from ded_nb.grade import grade_responses
+    from ded_nb.codegrade import grade_mixed
 
     start = time.time()
     problems = {p.id: p for p in _benchmark_problems(benchmark, data_dir, world, lcb_window, gpqa_choice_seed)}
     rows = read_responses(responses, problems, benchmark)
-    code = [r for r in rows if problems[r.problem_id].kind == 'code']
-    if code and len(code) != len(rows):
-        raise ValueError(f'{responses}: mixes code and math problems; grade them apart')
-    if code:
-        verdicts = grade_code_responses(
-            problems,
-            rows,
-            n_workers=max(1, n_workers),
-            limits=limits,
-            which=code_block,
-            mode=sandbox,
-            progress=progress,
-            prefilled_think=prefilled_think,
-        )
-    else:
-        verdicts = grade_responses(
-            problems,
-            rows,
-            n_workers=n_workers,
-            timeout=timeout,
-            prefilled_think=prefilled_think,
-            last_number=last_number,
-            progress=progress,
-        )
+    verdicts = grade_mixed(
+        problems,
+        rows,
+        n_workers,
+        sandbox,
+        progress,
+        math_options={'timeout': timeout, 'prefilled_think': prefilled_think, 'last_number': last_number},
+        code_options={'limits': limits, 'which': code_block, 'prefilled_think': prefilled_think},
+    )
     write_jsonl(out, verdicts)
     summary = {'benchmark': benchmark, **summarize(verdicts), 'seconds': round(time.time() - start, 3), 'out': str(out)}
     if benchmark == 'lcb':

@@ -201,7 +201,7 @@ def recipe_to_dict(recipe: Recipe) -> dict:
     "The recipe as plain JSON-able data."
     return asdict(recipe)
 
-# %% ../nbs/14_recipe.ipynb #55a6ccf8
+# %% ../nbs/14_recipe.ipynb #939707a3
 def _type_name(tp) -> str:
     return getattr(tp, '__name__', str(tp)).replace('NoneType', 'None')
 
@@ -236,15 +236,15 @@ def _build(tp, value, path: str):
         if required:
             raise RecipeError(f'{path}.{required[0]}'.lstrip('.'), 'missing')
         return tp(**kwargs)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (list, tuple):
+    container, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if container in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise RecipeError(path, f'expected a list, got {value!r}')
-        return [_build(args[0], v, f'{path}[{i}]') for i, v in enumerate(value)]
-    if origin is dict:
+        return [_build(args[0], v, f'{path}[{i}]') if args else v for i, v in enumerate(value)]
+    if container is dict:
         if not isinstance(value, dict):
             raise RecipeError(path, f'expected a mapping, got {value!r}')
-        return {k: _build(args[1], v, f'{path}.{k}') for k, v in value.items()}
+        return {k: _build(args[1], v, f'{path}.{k}') if args else v for k, v in value.items()}
     if tp is bool and not isinstance(value, bool):
         raise RecipeError(path, f'expected true or false, got {value!r}')
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -255,12 +255,6 @@ def _build(tp, value, path: str):
         return float(value)
     if tp is str and not isinstance(value, str):
         raise RecipeError(path, f'expected a string, got {value!r}')
-    if tp in (list, tuple) and not isinstance(value, (list, tuple)):
-        raise RecipeError(path, f'expected a list, got {value!r}')
-    if tp in (list, tuple):
-        return list(value)
-    if tp is dict and not isinstance(value, dict):
-        raise RecipeError(path, f'expected a mapping, got {value!r}')
     return value
 
 # %% ../nbs/14_recipe.ipynb #645b4c9c
@@ -468,7 +462,7 @@ def curation_pools(recipe: Recipe, data_dir=None) -> dict:
     "The curation pools: domain -> problems."
     return {d: recipe_problems(recipe, s, data_dir) for d, s in recipe.curation.pools.items()}
 
-# %% ../nbs/14_recipe.ipynb #fcb9c2c6
+# %% ../nbs/14_recipe.ipynb #ea9c5dd8
 def check_length_budget(recipe: Recipe, tokenizer, questions: list[str]) -> dict:
     "Check `curation.max_tokens` + the longest prompt (student tokens, chat template) fits every SFT context."
     from ded_nb.models import encode_chat
@@ -487,7 +481,6 @@ def check_length_budget(recipe: Recipe, tokenizer, questions: list[str]) -> dict
         'longest_prompt_tokens': overhead,
         'needed': need,
         'sft_max_length': recipe.sft.max_length,
-        'fits': True,
     }
 
 # %% ../nbs/14_recipe.ipynb #feb67de8

@@ -55,7 +55,7 @@ def _world_hash(name):
 
     return world_hash(ZOOS[name]())
 
-# %% ../nbs/16_reproduce.ipynb #40e7efbc
+# %% ../nbs/16_reproduce.ipynb #2c639573
 def stage_status(
     run_dir: Path,  # the stage's run folder
     needs: tuple,  # the stages whose outputs it reads
@@ -195,14 +195,14 @@ def _drop_record_cell(executed: Path):
     nb.cells = [c for c in nb.cells if _RECORD_TAG not in c.get('metadata', {}).get('tags', [])]
     nbformat.write(nb, str(executed))
 
-# %% ../nbs/16_reproduce.ipynb #168c9916
+# %% ../nbs/16_reproduce.ipynb #bebf29ec
 def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) -> dict:
     "Execute one planned stage with papermill (a fresh kernel) and mark it done with what produced it."
     import papermill as pm
 
     run_dir, executed = Path(step['run_dir']), Path(step['executed'])
-    if step['why'] != 'resume (unfinished)' and run_dir.exists():
-        shutil.rmtree(run_dir)  # stale or forced: start clean
+    if (run_dir / 'done.json').exists():
+        shutil.rmtree(run_dir)  # it finished before, so it runs again stale or forced: start clean
     rd = RunDir(run_dir, step['config']).begin()
     executed.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()

@@ -215,7 +215,7 @@ def _teacher_name(teacher: str) -> str:
     "A short folder name for a teacher (`tiny:teacher-verbose` -> `teacher-verbose`, `Qwen/QwQ-32B` -> `QwQ-32B`)."
     return teacher.split(':')[-1].split('/')[-1]
 
-# %% ../nbs/13_teacher.ipynb #074eaa01
+# %% ../nbs/13_teacher.ipynb #be30148a
 def smoke_runs(
     recipe,  # the recipe
     teacher: str,  # the teacher model
@@ -298,7 +298,7 @@ def proxy_correlations(rows: dict, main_suite: str) -> dict:
     }
     return {k: spearman(v, smoke) for k, v in proxies.items()}
 
-# %% ../nbs/13_teacher.ipynb #7f7f15e4
+# %% ../nbs/13_teacher.ipynb #afe206e9
 def teacher_study(
     recipe,  # a `ded_nb.recipe.Recipe`: teachers, student, seeds, sampling, SFT and evaluation settings
     questions: list[Problem],  # the smoke-test questions
