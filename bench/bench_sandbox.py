@@ -1,5 +1,6 @@
 """Sandbox costs: fixed cost on a trivial program, per-program wall time on a real LiveCodeBench batch vs a bare
-`python3` subprocess (target <= 1.3x), and programs/s with 1 and 2 workers. Everything is measured in this one run.
+`python3` subprocess (target <= 1.3x), programs/s with 1 and 2 workers, and the cost of a script suite (checker and
+program in two sandboxes) vs one bare process. Everything is measured in this one run.
 
 Run: `.venv/bin/python bench/bench_sandbox.py [--programs 120] [--data-dir DIR]` (or `make bench`).
 """
@@ -8,7 +9,7 @@ from pathlib import Path
 from ded_nb.core import Response
 from ded_nb.data import find_data_dir, load_benchmark
 from ded_nb.sandbox import run_python, Limits, bwrap_path
-from ded_nb.codegrade import PREAMBLE, grade_code_responses, stdout_matches
+from ded_nb.codegrade import PREAMBLE, grade_code_responses, stdout_matches, suite_for, run_suite
 
 def bare_run(python, code, stdin, timeout):
     "The same program in a plain `python3 -I` subprocess (no sandbox, no limits): the baseline."
@@ -63,9 +64,22 @@ def main():
         verdicts = grade_code_responses(problems, responses, n_workers=workers, limits=limits, progress=False)
         rates[workers] = len(responses) / (time.perf_counter() - start)
         print(f'  grade_code_responses, {workers} worker(s): {rates[workers]:.1f} programs/s ({sum(v.correct for v in verdicts)}/{len(verdicts)} passed)')
+    # 4. script suites: the checker's sandbox and the program's, talking over pipes, vs one bare process running
+    #    prompt + canonical solution + test (how unsandboxed harnesses run HumanEval)
+    script_sbx, script_bare = [], []
+    for p in [p for p in load_benchmark('humaneval', data_dir=data) if suite_for(p).kind == 'script']:
+        suite, code = suite_for(p), p.question + p.meta['canonical_solution']
+        start = time.perf_counter(); verdict = run_suite(code, suite, limits); script_sbx.append(time.perf_counter() - start)
+        assert verdict.passed, (p.id, verdict)
+        script_bare.append(bare_run(python, PREAMBLE + code + '\n' + suite.script, '', 20)[0])
+    print(f'script suites: {len(script_sbx)} HumanEval canonical solutions; checker + program sandboxes median '
+          f'{1000 * statistics.median(script_sbx):.0f} ms, one bare process {1000 * statistics.median(script_bare):.0f} ms, '
+          f'ratio of medians {statistics.median(script_sbx) / statistics.median(script_bare):.2f}x')
     print(json.dumps({'bench': 'sandbox', 'fixed_cost_ms': round(1000 * fixed, 1), 'trivial_sandbox_ms': round(1000 * statistics.median(trivial_sbx), 1),
                       'trivial_bare_ms': round(1000 * statistics.median(trivial_bare), 1), 'programs': len(subs),
                       'ratio_totals': round(sum(per_prog_sbx) / sum(per_prog_bare), 3), 'ratio_median': round(statistics.median(ratios), 3),
-                      'programs_per_s': {str(k): round(v, 2) for k, v in rates.items()}, 'speedup_2_vs_1': round(rates[2] / rates[1], 2)}))
+                      'programs_per_s': {str(k): round(v, 2) for k, v in rates.items()}, 'speedup_2_vs_1': round(rates[2] / rates[1], 2),
+                      'script_suites': len(script_sbx), 'script_sandbox_ms': round(1000 * statistics.median(script_sbx), 1),
+                      'script_bare_ms': round(1000 * statistics.median(script_bare), 1)}))
 
 if __name__ == '__main__': main()

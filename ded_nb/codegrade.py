@@ -4,18 +4,21 @@
 
 # %% ../nbs/06_codegrade.ipynb #353825c1
 from __future__ import annotations
-import ast, json, math, re, secrets, time
+import ast, builtins, json, math, os, re, time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from .core import Problem, Response, Verdict
 from .pool import TimeoutPool, PoolResult
-from .sandbox import Limits, RunResult, run_python
+from .sandbox import Limits, RunResult, run_python, start_python
 from .grade import final_part
 
 # %% auto #0
-__all__ = ['PREAMBLE_MODULES', 'PREAMBLE', 'DRIVER', 'extract_code', 'stdout_matches', 'TestSuite', 'parse_assert_suite',
-           'CodeVerdict', 'run_stdin_suite', 'run_driver_suite', 'run_suite', 'suite_for', 'program_for',
-           'decode_private_tests', 'grade_program', 'grade_code_responses', 'grade_mixed']
+__all__ = ['PREAMBLE_MODULES', 'PREAMBLE', 'PLAIN_CODEC', 'NotPlain', 'to_plain', 'from_plain', 'PROGRAM_DRIVER',
+           'CHECKER_DRIVER', 'extract_code', 'stdout_matches', 'TestSuite', 'program_names', 'parse_assert_suite',
+           'program_job', 'read_reply', 'CodeVerdict', 'run_stdin_suite', 'run_host_checked_suite',
+           'run_checked_script', 'run_suite', 'NoTests', 'suite_for', 'program_for', 'decode_private_tests',
+           'grade_program', 'grade_code_responses', 'grade_mixed']
 
 # %% ../nbs/06_codegrade.ipynb #957cfab6
 _FENCE = re.compile(r'```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```', re.DOTALL)
@@ -96,39 +99,96 @@ def stdout_matches(output: str, expected: str, float_tol: float | None = None) -
 # %% ../nbs/06_codegrade.ipynb #a0259f1a
 @dataclass
 class TestSuite:
-    "A problem's tests: inputs go to the sandbox, expected values stay on the host."
+    "A problem's tests: inputs go to the sandbox, expected values and test logic stay with the judge."
 
     kind: str  # `stdin`, `functional`, `calls` or `script`
     inputs: list = field(default_factory=list)  # stdin: input texts; functional: argument blocks; calls: steps
     expected: list = field(default_factory=list)  # stdin: output texts; functional: JSON texts; calls: Python values
     fn_name: str | None = None  # functional: the method of `Solution`
-    script: str = ''  # script: the test code to run after the program
+    script: str = ''  # script: the test code the checker runs
     float_tol: float | None = None
+    prelude: str = ''  # script: trusted code the checker runs before the test (prompt helpers, setup)
+    program_names: list = field(default_factory=list)  # script: the names the test calls in the program
 
     def __len__(self):
         return len(self.expected) if self.kind != 'script' else 1
 
 # %% ../nbs/06_codegrade.ipynb #5b66c27e
+@cache
+def _preamble_names() -> frozenset:
+    "The names the preamble's standard-library imports define."
+    namespace = {}
+    exec(PREAMBLE.replace('sys.setrecursionlimit(50000)', ''), namespace)
+    return frozenset(namespace)
+
+
+def _bound_names(tree: ast.AST) -> set:
+    "Every name `tree` binds anywhere: assignments, loop and `with` targets, defs, classes, imports, arguments."
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split('.')[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _loaded_names(tree: ast.AST) -> set:
+    "Every name `tree` reads."
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _parses(code: str) -> ast.AST:
+    "`code` parsed, or an empty module when it is not Python."
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
+
+
+def program_names(script: str, prelude: str = '', entry_point: str | None = None) -> list[str]:
+    "The names `script` takes from the program: loaded, and bound by none of it, `prelude`, the preamble, builtins."
+    known = _bound_names(_parses(script)) | _bound_names(_parses(prelude)) | _preamble_names() | set(dir(builtins))
+    names = _loaded_names(_parses(script)) - known
+    return sorted(names | ({entry_point} if entry_point else set()))
+
+# %% ../nbs/06_codegrade.ipynb #2d8a5e33
 def _literal(node):
     "The value of a literal expression node, or raise ValueError."
     return ast.literal_eval(node)
 
 
-def parse_assert_suite(test_code: str, setup: str = '', entry_point: str | None = None) -> TestSuite:
+def parse_assert_suite(
+    test_code: str,  # the test: asserts, or HumanEval's `def check(candidate)`
+    setup: str = '',  # code the test needs first (MBPP's `test_setup_code`)
+    entry_point: str | None = None,  # the function under test (HumanEval)
+    prompt: str = '',  # trusted code shown to the model (HumanEval's prompt, with its helper functions)
+) -> TestSuite:
     "Parse an assert-style test suite into setup/check steps, or a `script` suite when it has other shapes."
+    script_code = test_code + (
+        f'\ncheck({entry_point})\n'
+        if entry_point and 'def check(' in test_code and f'check({entry_point})' not in test_code
+        else ''
+    )
+    prelude = '\n'.join(part for part in (prompt, setup) if part.strip())
     script = TestSuite(
         'script',
-        script=(setup + '\n' if setup else '')
-        + test_code
-        + (
-            f'\ncheck({entry_point})\n'
-            if entry_point and 'def check(' in test_code and f'check({entry_point})' not in test_code
-            else ''
-        ),
+        script=script_code,
+        prelude=prelude,
+        program_names=program_names(script_code, prelude, entry_point),
     )
     try:
         tree = ast.parse(test_code)
     except SyntaxError:
+        return script
+    helpers = _bound_names(_parses(prompt)) - {entry_point}
+    if _loaded_names(tree) & helpers:
         return script
     body = list(tree.body)
     checks = [n for n in body if isinstance(n, ast.FunctionDef) and n.name == 'check']
@@ -169,91 +229,344 @@ def parse_assert_suite(test_code: str, setup: str = '', entry_point: str | None 
     return TestSuite('calls', steps, expected)
 
 # %% ../nbs/06_codegrade.ipynb #6ea06682
-DRIVER = r'''
-import json, signal, sys, io, os
-job = json.loads(sys.stdin.read()); sys.stdin.close(); sys.stdin = io.StringIO('')
-tag = job.pop('secret')
-real_stdout = sys.stdout
-import collections
-PLAIN = (int, float, complex, str, bool, type(None), list, tuple, dict, set, frozenset)
-AS_DICT = (collections.Counter, collections.OrderedDict, collections.defaultdict)  # stdlib dicts: compared as dicts
-class NotPlain(Exception): pass
-def plain(x, depth=0):
-    if type(x) in AS_DICT: x = dict(x)
-    if depth > 100 or type(x) not in PLAIN: raise NotPlain('result is not plain data: ' + type(x).__name__)
-    if type(x) in (list, tuple): return type(x)(plain(i, depth + 1) for i in x)
-    if type(x) in (set, frozenset): return type(x)(plain(i, depth + 1) for i in x)
-    if type(x) is dict: return {plain(k, depth + 1): plain(v, depth + 1) for k, v in x.items()}
-    return x
-def encode(x):
-    x = plain(x)
-    if type(x) is float and (x != x or x in (float('inf'), float('-inf'))): return repr(str(x))
-    return repr(x)
-def report(i, status, value=''):
-    real_stdout.write(tag + '\t' + str(i) + '\t' + status + '\t' + json.dumps(value) + '\n'); real_stdout.flush()
-class TestTimeout(BaseException): pass
-def on_alarm(*_): raise TestTimeout()
-signal.signal(signal.SIGALRM, on_alarm)
-def run(fn, seconds):
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try: return fn()
-    finally: signal.setitimer(signal.ITIMER_REAL, 0)
-env = {'__name__': '__main__'}
-sys.stdout = io.StringIO()
-try:
-    run(lambda: exec(compile(job['preamble'] + job['code'], '/sandbox/solution.py', 'exec'), env), job['timeout'])
-except TestTimeout: report(-1, 'timeout'); sys.exit(0)
-except SyntaxError as e: report(-1, 'compile_error', repr(e)[:300]); sys.exit(0)
-except BaseException as e: report(-1, 'error', (type(e).__name__ + ': ' + str(e))[:300]); sys.exit(0)
-if job['kind'] == 'functional':
-    sol = env['Solution']() if 'Solution' in env else None
-    fn = getattr(sol, job['fn_name'], None) if sol is not None else env.get(job['fn_name'])
-    if fn is None: report(-1, 'error', 'missing entry point ' + job['fn_name']); sys.exit(0)
-    for i, block in enumerate(job['inputs']):
-        args = [json.loads(line) for line in block.split('\n')]
-        try:
-            out = run(lambda: fn(*args), job['timeout'])
-            if type(out) is tuple: out = list(out)
-            report(i, 'ok', encode(out))
-        except NotPlain as e: report(i, 'not_plain', str(e)); break
-        except TestTimeout: report(i, 'timeout'); break
-        except BaseException as e: report(i, 'error', (type(e).__name__ + ': ' + str(e))[:300]); break
-elif job['kind'] == 'calls':
-    i = 0
-    for kind, src in job['inputs']:
-        try:
-            if kind == 'exec': run(lambda: exec(src, env), job['timeout'])
-            else:
-                report(i, 'ok', encode(run(lambda: eval(src, env), job['timeout']))); i += 1
-        except NotPlain as e: report(i, 'not_plain', str(e)); break
-        except TestTimeout: report(i, 'timeout'); break
-        except BaseException as e: report(i, 'error', (type(e).__name__ + ': ' + str(e))[:300]); break
-else:
+PLAIN_CODEC = r"""
+import collections, json, math, sys
+
+
+class NotPlain(Exception):
+    "A value that is not plain data."
+
+
+DICT_TYPES = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)  # sent as dicts
+
+
+def _encode(x, depth):
+    t = type(x)
+    if depth > 100:
+        raise NotPlain('nested more than 100 levels deep')
+    if x is None or t is bool or t is int or t is str:
+        return x
+    if t is float:
+        return x if math.isfinite(x) else {'float': repr(x)}
+    if t is list:
+        return [_encode(item, depth + 1) for item in x]
+    if t is tuple or t is set or t is frozenset:
+        return {t.__name__: [_encode(item, depth + 1) for item in x]}
+    if t in DICT_TYPES:
+        return {'dict': [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in dict.items(x)]}
+    if t is complex:
+        return {'complex': [_encode(x.real, depth + 1), _encode(x.imag, depth + 1)]}
+    if t is bytes:
+        return {'bytes': x.hex()}
+    raise NotPlain('result is not plain data: ' + t.__name__)
+
+
+def to_plain(x) -> str:
+    "`x` as one line of JSON that `from_plain` decodes to equal exact builtin values; `NotPlain` for other types."
+    return json.dumps(_encode(x, 0), ensure_ascii=True, allow_nan=False)
+
+
+def _items(v):
+    if type(v) is not list:
+        raise ValueError('a tagged value holds a list')
+    return v
+
+
+def _pair(p):
+    if type(p) is not list or len(p) != 2:
+        raise ValueError('a dict item is a [key, value] pair')
+    return p
+
+
+def _complex(v):
+    parts = _items(v)
+    if len(parts) != 2 or type(parts[0]) not in (int, float) or type(parts[1]) not in (int, float):
+        raise ValueError('a complex is [real, imag]')
+    return complex(parts[0], parts[1])
+
+
+def _hex(v):
+    if type(v) is not str:
+        raise ValueError('bytes are a hex string')
+    return bytes.fromhex(v)
+
+
+def _special_float(v):
+    if v not in ('nan', 'inf', '-inf'):
+        raise ValueError('a tagged float is nan, inf or -inf')
+    return float(v)
+
+
+TAGS = {
+    'tuple': lambda v: tuple(_items(v)),
+    'set': lambda v: set(_items(v)),
+    'frozenset': lambda v: frozenset(_items(v)),
+    'dict': lambda v: dict(_pair(p) for p in _items(v)),
+    'float': _special_float,
+    'complex': _complex,
+    'bytes': _hex,
+}
+
+
+def _tagged(obj):
+    if len(obj) != 1:
+        raise ValueError('a tagged value has exactly one tag')
+    ((tag, value),) = obj.items()
+    if tag not in TAGS:
+        raise ValueError('unknown tag ' + repr(tag)[:40])
+    return TAGS[tag](value)
+
+
+def _refuse_constant(name):
+    raise ValueError(name + ' must be tagged')
+
+
+def from_plain(text):
+    "The exact builtin value encoded by `to_plain` in `text`; ValueError for anything else."
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # deep nesting is refused here, not by the C stack
     try:
-        run(lambda: exec(job['script'], env), job['timeout'])
-        report(0, 'ok', repr('end'))
-    except TestTimeout: report(0, 'timeout')
-    except BaseException as e: report(0, 'error', (type(e).__name__ + ': ' + str(e))[:300])
-'''
+        return json.loads(text, object_hook=_tagged, parse_constant=_refuse_constant)
+    except (ValueError, TypeError, RecursionError, MemoryError) as e:
+        raise ValueError('not plain data: ' + str(e)[:200]) from None
+    finally:
+        sys.setrecursionlimit(limit)
+"""
+_codec = {'__name__': 'ded_nb.codegrade.plain'}
+exec(PLAIN_CODEC, _codec)
+NotPlain, to_plain, from_plain = _codec['NotPlain'], _codec['to_plain'], _codec['from_plain']
 
-# %% ../nbs/06_codegrade.ipynb #35754660
-def _parse_reports(stdout: str, tag: str) -> dict:
-    "The driver's result lines (index -> (status, value)) from `stdout`; lines without the secret tag are ignored."
-    out = {}
-    for line in stdout.split('\n'):
-        parts = line.split('\t', 3)
-        if len(parts) == 4 and parts[0] == tag:
-            try:
-                out[int(parts[1])] = (parts[2], json.loads(parts[3]))
-            except (ValueError, json.JSONDecodeError):
-                continue
-    return out
+# %% ../nbs/06_codegrade.ipynb #4f0d8b6c
+PROGRAM_DRIVER = PLAIN_CODEC + r"""
+import io, os, signal
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, 'job.json'), encoding='utf-8') as f:
+    job = json.load(f)
+requests = os.fdopen(os.dup(0), 'r', encoding='utf-8')
+replies = os.fdopen(os.dup(1), 'w', encoding='utf-8')
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 0)
+os.dup2(null, 1)
+sys.stdin, sys.stdout = io.StringIO(''), open(os.devnull, 'w')
 
 
-def _host_value(text: str):
-    "A reported `repr` turned back into a value on the host (literals only; never `eval`)."
-    value = ast.literal_eval(text)
-    return float(value) if value in ('nan', 'inf', '-inf') else value
+def reply(i, status, payload):
+    replies.write(str(i) + '\t' + status + '\t' + payload + '\n')
+    replies.flush()
+
+
+class CallTimeout(BaseException):
+    pass
+
+
+def on_alarm(*_):
+    raise CallTimeout()
+
+
+signal.signal(signal.SIGALRM, on_alarm)
+
+
+def timed(fn):
+    signal.setitimer(signal.ITIMER_REAL, job['timeout'])
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def failure(e):
+    if isinstance(e, CallTimeout):
+        return 'timeout', json.dumps('over ' + str(job['timeout']) + ' s')
+    if isinstance(e, MemoryError):
+        return 'memory', json.dumps('MemoryError')
+    if isinstance(e, NotPlain):
+        return 'not_plain', json.dumps(str(e))
+    return 'error', json.dumps((type(e).__name__ + ': ' + str(e))[:300])
+
+
+env = {'__name__': '__main__'}
+try:
+    timed(lambda: exec(compile(job['preamble'] + job['code'], '/sandbox/solution.py', 'exec'), env))
+except SyntaxError as e:
+    reply(-1, 'compile_error', json.dumps(repr(e)[:300]))
+    sys.exit(0)
+except BaseException as e:
+    reply(-1, *failure(e))
+    sys.exit(0)
+reply(-1, 'ok', 'null')
+solution = []
+
+
+def function(name):
+    if not job['solution_class']:
+        return env[name]
+    if not solution:
+        solution.append(env['Solution']())
+    return getattr(solution[0], name)
+
+
+for line in requests:
+    request = json.loads(line)
+    try:
+        if request['op'] == 'exec':
+            timed(lambda: exec(request['src'], env))
+            payload = 'null'
+        elif request['op'] == 'eval':
+            payload = to_plain(timed(lambda: eval(request['src'], env)))
+        else:
+            fn, args, kwargs = function(request['name']), from_plain(request['args']), from_plain(request['kwargs'])
+            payload = to_plain(timed(lambda: fn(*args, **kwargs)))
+        reply(request['i'], 'ok', payload)
+    except BaseException as e:
+        reply(request['i'], *failure(e))
+        if job['stop_on_error']:
+            break
+"""
+
+# %% ../nbs/06_codegrade.ipynb #b7e3a921
+def program_job(code: str, preamble: str, seconds: float, solution_class=False, stop_on_error=True) -> str:
+    "The `job.json` of `PROGRAM_DRIVER`: the program, its preamble, the per-call alarm and how calls find functions."
+    return json.dumps(
+        {
+            'code': code,
+            'preamble': preamble,
+            'timeout': seconds,
+            'solution_class': solution_class,
+            'stop_on_error': stop_on_error,
+        }
+    )
+
+
+def read_reply(line: str) -> tuple[int, str, object]:
+    "(index, status, value) of one reply line; the value of an `ok` reply decoded by `from_plain`; ValueError else."
+    index, status, payload = line.split('\t', 2)
+    if status == 'ok':
+        return int(index), status, from_plain(payload)
+    detail = json.loads(payload)
+    return int(index), status, detail if type(detail) is str else repr(detail)[:300]
+
+# %% ../nbs/06_codegrade.ipynb #5d9e0b37
+CHECKER_DRIVER = PLAIN_CODEC + r"""
+import os, select, signal, time, traceback
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, 'job.json'), encoding='utf-8') as f:
+    job = json.load(f)
+to_program = os.fdopen(job['to_program'], 'w', encoding='utf-8')
+from_program = job['from_program']
+verdict_out = os.fdopen(os.dup(1), 'w', encoding='utf-8')  # the only writer of the verdict: this driver
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 1)
+sys.stdout = open(os.devnull, 'w')  # what the test prints (values of the program's among it) goes nowhere
+
+
+def verdict(reason, detail='', calls=0):
+    verdict_out.write(json.dumps({'reason': reason, 'detail': str(detail)[:300], 'calls': calls}) + '\n')
+    verdict_out.flush()
+    os._exit(0)
+
+
+class ProgramFailed(BaseException):
+    def __init__(self, reason, detail):
+        self.reason, self.detail = reason, detail
+
+
+class TestTimeout(BaseException):
+    pass
+
+
+buffer = bytearray()
+
+
+def read_line(deadline):
+    while b'\n' not in buffer:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([from_program], [], [], left)[0]:
+            raise ProgramFailed('timeout', 'no reply within ' + str(job['timeout']) + ' s')
+        chunk = os.read(from_program, 1 << 16)
+        if not chunk:
+            raise ProgramFailed('runtime_error', 'the program ended before it replied')
+        buffer.extend(chunk)
+        if len(buffer) > job['max_reply_bytes']:
+            raise ProgramFailed('output_limit', 'a reply longer than ' + str(job['max_reply_bytes']) + ' bytes')
+    end = buffer.index(b'\n')
+    line = buffer[:end].decode('utf-8', errors='replace')
+    del buffer[: end + 1]
+    return line
+
+
+STATUS_REASON = {'timeout': 'timeout', 'memory': 'memory', 'not_plain': 'wrong_answer', 'compile_error': 'compile_error'}
+
+
+def receive(index, deadline):
+    try:
+        got, status, payload = read_line(deadline).split('\t', 2)
+        got = int(got)
+    except ValueError:
+        raise ProgramFailed('wrong_answer', 'an unreadable reply') from None
+    if got != index:
+        raise ProgramFailed('wrong_answer', 'a reply out of order')
+    if status != 'ok':
+        raise ProgramFailed(STATUS_REASON.get(status, 'runtime_error'), payload)
+    try:
+        return from_plain(payload)
+    except ValueError as e:
+        raise ProgramFailed('wrong_answer', str(e)) from None
+
+
+calls = [0]
+deadline = [time.monotonic() + job['load_seconds']]
+
+
+def proxy(name):
+    def program_function(*args, **kwargs):
+        index = calls[0]
+        calls[0] += 1
+        request = {'i': index, 'op': 'call', 'name': name, 'args': to_plain(list(args)), 'kwargs': to_plain(kwargs)}
+        try:
+            to_program.write(json.dumps(request) + '\n')
+            to_program.flush()
+        except OSError:
+            raise ProgramFailed('runtime_error', 'the program ended before it was called') from None
+        return receive(index, deadline[0])
+
+    program_function.__name__ = program_function.__qualname__ = name
+    return program_function
+
+
+def on_alarm(*_):
+    raise TestTimeout()
+
+
+try:
+    receive(-1, deadline[0])
+except ProgramFailed as e:
+    verdict(e.reason, e.detail)
+env = {'__name__': '__main__'}
+try:
+    exec(compile(job['prelude'], '<prelude>', 'exec'), env)
+except BaseException as e:
+    verdict('test_error', 'the prelude raised ' + type(e).__name__ + ': ' + str(e)[:200])
+for name in job['program_names']:
+    env[name] = proxy(name)
+deadline[0] = time.monotonic() + job['timeout']
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, job['timeout'] + 0.5)
+try:
+    exec(compile(job['script'], '<test>', 'exec'), env)
+except ProgramFailed as e:
+    verdict(e.reason, e.detail, calls[0])
+except TestTimeout:
+    verdict('timeout', 'test over ' + str(job['timeout']) + ' s', calls[0])
+except AssertionError:
+    lines = [f.lineno for f in traceback.extract_tb(sys.exc_info()[2]) if f.filename == '<test>']
+    verdict('wrong_answer', 'assertion failed at test line ' + str(lines[-1] if lines else '?'), calls[0])
+except NotPlain as e:
+    verdict('test_error', 'the test passed the program a value that is not plain data: ' + str(e), calls[0])
+except BaseException as e:
+    verdict('wrong_answer', 'the test raised ' + type(e).__name__ + ': ' + str(e)[:200], calls[0])
+signal.setitimer(signal.ITIMER_REAL, 0)
+verdict('passed', '', calls[0])
+"""
 
 # %% ../nbs/06_codegrade.ipynb #420160c3
 @dataclass
@@ -261,7 +574,8 @@ class CodeVerdict:
     "The verdict of one program on one suite."
 
     passed: bool
-    # `passed`, `wrong_answer`, `runtime_error`, `timeout`, `memory`, `output_limit`, `compile_error`, `no_code`
+    # `passed`, `wrong_answer`, `runtime_error`, `timeout`, `memory`, `output_limit`, `compile_error`, `no_code`,
+    # `test_error` (the test itself could not run: a broken prelude, a test argument that is not plain data)
     reason: str
     failed_test: int | None = None  # index of the first failing test
     detail: str = ''
@@ -297,70 +611,143 @@ def run_stdin_suite(
     return CodeVerdict(True, 'passed', None, '', total, total)
 
 # %% ../nbs/06_codegrade.ipynb #e51987bc
-def run_driver_suite(
-    code: str,  # the program
-    suite: TestSuite,  # functional or assert tests
-    limits: Limits,  # resource limits of the whole run
-    per_test_seconds: float,  # seconds per test inside the run
-    mode='bwrap',  # `bwrap` or `unsafe`
-    preamble=PREAMBLE,  # imports prepended to the program
-) -> CodeVerdict:
-    "Run a functional, calls or script suite in one sandboxed driver run; compare reported results on the host."
-    tag = secrets.token_hex(16)
-    total = len(suite)
-    job = {
-        'secret': tag,
-        'kind': suite.kind,
-        'code': code,
-        'preamble': preamble,
-        'fn_name': suite.fn_name,
-        'inputs': suite.inputs,
-        'script': suite.script,
-        'timeout': per_test_seconds,
-    }
-    run_limits = Limits(**{**limits.__dict__, 'cpu_seconds': per_test_seconds * (total + 1) + 1, 'wall_seconds': None})
-    run = run_python(DRIVER, stdin=json.dumps(job), limits=run_limits, mode=mode)
-    reports = _parse_reports(run.stdout, tag)
-    if -1 in reports:
-        status, value = reports[-1]
-        reason = {'compile_error': 'compile_error', 'timeout': 'timeout'}.get(status, 'runtime_error')
-        return CodeVerdict(False, reason, 0, str(value), 0, total)
-    for i in range(total):
-        if i not in reports:  # the run ended before this test reported: exit(), a crash, a limit
-            if run.ok:
-                return CodeVerdict(
-                    False, 'runtime_error', i, 'the program ended the run before this test finished', i, total
-                )
-            return _from_run(run, i, total, i)
-        status, value = reports[i]
-        if status == 'timeout':
-            return CodeVerdict(False, 'timeout', i, f'test over {per_test_seconds:g} s', i, total)
-        if status == 'not_plain':
-            return CodeVerdict(False, 'wrong_answer', i, str(value), i, total)
-        if status != 'ok':
-            return CodeVerdict(
-                False, 'memory' if 'MemoryError' in str(value) else 'runtime_error', i, str(value), i, total
-            )
-        if suite.kind == 'script':
-            continue
-        try:
-            got = _host_value(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return CodeVerdict(False, 'wrong_answer', i, 'unreadable result', i, total)
-        want = json.loads(suite.expected[i]) if suite.kind == 'functional' else suite.expected[i]
-        if not _equal(got, want):
-            return CodeVerdict(False, 'wrong_answer', i, f'got {value[:120]}', i, total)
-    if not run.ok and run.status in ('output_limit', 'memory'):
-        return _from_run(run, total - 1, total, total - 1)
-    return CodeVerdict(True, 'passed', None, '', total, total)
+def _requests(suite: TestSuite) -> tuple[list[dict], list[int | None]]:
+    "The program's requests for a functional or calls suite, and the test index each answers (None: a setup step)."
+    requests, tests = [], []
+    if suite.kind == 'functional':
+        for i, block in enumerate(suite.inputs):
+            args = [json.loads(line) for line in block.split('\n')]
+            requests.append({'i': i, 'op': 'call', 'name': suite.fn_name, 'args': to_plain(args), 'kwargs': '{"dict": []}'})
+            tests.append(i)
+        return requests, tests
+    test = 0
+    for i, (kind, src) in enumerate(suite.inputs):
+        requests.append({'i': i, 'op': 'eval' if kind == 'check' else 'exec', 'src': src})
+        tests.append(test if kind == 'check' else None)
+        test += kind == 'check'
+    return requests, tests
 
 
-def _equal(got, want) -> bool:
-    "Host-side comparison of plain data (both sides are trusted builtin values here)."
+def _expected(suite: TestSuite, test: int):
+    "The expected value of test `test`: JSON for functional tests, a Python literal for calls."
+    return json.loads(suite.expected[test]) if suite.kind == 'functional' else suite.expected[test]
+
+
+def _same(got, want, functional: bool) -> bool:
+    "Host-side comparison of two plain values (a functional result's tuple counts as the JSON list it becomes)."
+    if functional and type(got) is tuple:
+        got = list(got)
     try:
         return got == want
     except Exception:
         return False
+
+
+def _failure(status: str, detail: str) -> str:
+    "The verdict reason of a failed reply."
+    return {'timeout': 'timeout', 'memory': 'memory', 'not_plain': 'wrong_answer', 'compile_error': 'compile_error'}.get(
+        status, 'memory' if 'MemoryError' in detail else 'runtime_error'
+    )
+
+
+def run_host_checked_suite(
+    code: str,  # the program
+    suite: TestSuite,  # functional or calls tests
+    limits: Limits,  # resource limits of the whole run
+    per_test_seconds: float,  # seconds per call inside the run
+    mode='bwrap',  # `bwrap` or `unsafe`
+    preamble=PREAMBLE,  # imports prepended to the program
+) -> CodeVerdict:
+    "Run a functional or calls suite in one sandboxed run; decode its replies and compare them on the host."
+    requests, tests = _requests(suite)
+    total = len(suite)
+    job = program_job(code, preamble, per_test_seconds, solution_class=suite.kind == 'functional')
+    run_limits = Limits(**{**limits.__dict__, 'cpu_seconds': per_test_seconds * (total + 1) + 1, 'wall_seconds': None})
+    stdin = ''.join(json.dumps(r) + '\n' for r in requests)
+    run = run_python(PROGRAM_DRIVER, stdin=stdin, files={'job.json': job}, limits=run_limits, mode=mode)
+    lines = run.stdout.split('\n')
+    passed = 0
+    for position, index in enumerate([-1] + [r['i'] for r in requests]):
+        test = tests[index] if index >= 0 else None
+        at = passed if test is None else test
+        if position >= len(lines) or not lines[position]:  # the run ended first: exit(), a crash, a limit
+            if run.ok:
+                return CodeVerdict(False, 'runtime_error', at, 'the program ended the run before this test', passed, total)
+            return _from_run(run, at, total, passed)
+        try:
+            got_index, status, value = read_reply(lines[position])
+        except ValueError as e:
+            return CodeVerdict(False, 'wrong_answer', at, f'an unreadable reply: {str(e)[:120]}', passed, total)
+        if got_index != index:
+            return CodeVerdict(False, 'wrong_answer', at, 'a reply out of order', passed, total)
+        if status != 'ok':
+            return CodeVerdict(False, _failure(status, value), at if index >= 0 else 0, value, passed, total)
+        if test is None:
+            continue
+        if not _same(value, _expected(suite, test), suite.kind == 'functional'):
+            return CodeVerdict(False, 'wrong_answer', test, f'got {lines[position].split(chr(9), 2)[2][:120]}', test, total)
+        passed += 1
+    if not run.ok and run.status in ('output_limit', 'memory'):
+        return _from_run(run, total - 1, total, total - 1)
+    return CodeVerdict(True, 'passed', None, '', total, total)
+
+# %% ../nbs/06_codegrade.ipynb #a8d2f4c6
+def run_checked_script(
+    code: str,  # the program
+    suite: TestSuite,  # a script suite
+    limits: Limits,  # resource limits of the program
+    per_test_seconds: float,  # seconds for the whole test
+    mode='bwrap',  # `bwrap` or `unsafe`
+    preamble=PREAMBLE,  # imports prepended to the program and the checker's prelude
+) -> CodeVerdict:
+    "Run a script suite: the test in a checker sandbox, each call of a program function in the program's sandbox."
+    load_seconds = per_test_seconds + 5
+    wall = load_seconds + per_test_seconds + 5
+    program_limits = Limits(**{**limits.__dict__, 'cpu_seconds': 2 * per_test_seconds + 1, 'wall_seconds': wall + 2})
+    checker_limits = Limits(cpu_seconds=wall, wall_seconds=wall, memory_mb=max(1024, limits.memory_mb))
+    to_program_read, to_program_write = os.pipe()
+    from_program_read, from_program_write = os.pipe()
+    checker_fds = [to_program_write, from_program_read]
+    try:
+        program_files = {'job.json': program_job(code, preamble, per_test_seconds, stop_on_error=False)}
+        with start_python(
+            PROGRAM_DRIVER, to_program_read, program_limits, program_files, mode=mode, stdout=from_program_write
+        ) as program:
+            os.close(to_program_read)
+            os.close(from_program_write)
+            to_program_read = from_program_write = None
+            job = {
+                'to_program': to_program_write,
+                'from_program': from_program_read,
+                'prelude': preamble + suite.prelude,
+                'script': suite.script,
+                'program_names': suite.program_names,
+                'timeout': per_test_seconds,
+                'load_seconds': load_seconds,
+                'max_reply_bytes': limits.output_bytes,
+            }
+            with start_python(
+                CHECKER_DRIVER, '', checker_limits, {'job.json': json.dumps(job)}, mode=mode, pass_fds=tuple(checker_fds)
+            ) as checker:
+                for fd in checker_fds:
+                    os.close(fd)
+                checker_fds = []
+                checked = checker.finish(timed_out=not checker.wait())
+            program_run = program.finish()
+    finally:
+        for fd in [to_program_read, from_program_write, *checker_fds]:
+            if fd is not None:
+                os.close(fd)
+    try:
+        result = json.loads(checked.stdout.splitlines()[0])
+    except (IndexError, ValueError):
+        if program_run.status in ('memory', 'timeout', 'output_limit'):
+            return _from_run(program_run, 0, 1, 0)
+        return CodeVerdict(False, 'timeout' if checked.status == 'timeout' else 'test_error', 0, checked.detail, 0, 1)
+    if result['reason'] == 'runtime_error' and program_run.status in ('memory', 'timeout', 'output_limit'):
+        return _from_run(program_run, 0, 1, 0)
+    passed = result['reason'] == 'passed'
+    return CodeVerdict(passed, result['reason'], None if passed else 0, result['detail'], int(passed), 1)
 
 # %% ../nbs/06_codegrade.ipynb #16fd8169
 def run_suite(
@@ -377,19 +764,25 @@ def run_suite(
         return CodeVerdict(False, 'no_code', None, 'no program found in the response', 0, len(suite))
     if suite.kind == 'stdin':
         v = run_stdin_suite(code, suite, limits, mode, preamble)
+    elif suite.kind == 'script':
+        v = run_checked_script(code, suite, limits, limits.cpu_seconds, mode, preamble)
     else:
-        v = run_driver_suite(code, suite, limits, limits.cpu_seconds, mode, preamble)
+        v = run_host_checked_suite(code, suite, limits, limits.cpu_seconds, mode, preamble)
     v.seconds = round(time.monotonic() - start, 4)
     return v
 
 # %% ../nbs/06_codegrade.ipynb #cf8e6e1e
+class NoTests(ValueError):
+    "A code problem without tests we can run: its rows get the verdict `no_tests`, neither correct nor wrong."
+
+
 def suite_for(problem: Problem) -> TestSuite:
     "The test suite of a code `problem` from the registry (lcb public tests, humaneval, mbpp)."
     m = problem.meta
     if problem.benchmark in ('lcb', 'codeforces'):  # codeforces pool problems carry their tests in the same shape
         tests = m.get('public_tests') or []
         if not tests:
-            raise ValueError(f'lcb problem {problem.id} has no public tests')
+            raise NoTests(f'{problem.benchmark} problem {problem.id} has no public tests')
         kinds = {t['testtype'] for t in tests}
         if kinds == {'stdin'}:
             return TestSuite('stdin', [t['input'] for t in tests], [t['output'] for t in tests])
@@ -397,9 +790,9 @@ def suite_for(problem: Problem) -> TestSuite:
             return TestSuite(
                 'functional', [t['input'] for t in tests], [t['output'] for t in tests], fn_name=m['fn_name']
             )
-        raise ValueError(f'lcb problem {problem.id}: mixed test types {kinds}')
+        raise NoTests(f'{problem.benchmark} problem {problem.id}: mixed test types {sorted(kinds)}')
     if problem.benchmark == 'humaneval':
-        return parse_assert_suite(m['test'], entry_point=m['entry_point'])
+        return parse_assert_suite(m['test'], entry_point=m['entry_point'], prompt=problem.question)
     if problem.benchmark == 'mbpp':
         return parse_assert_suite('\n'.join(m['test_list']), setup=m.get('test_setup_code') or '')
     if problem.benchmark == 'tiny_func':
@@ -462,38 +855,45 @@ def grade_code_responses(
     if not isinstance(problems, dict):
         problems = {p.id: p for p in problems}
     limits = limits or Limits(cpu_seconds=6)
-    suites, items = {}, []
+    suites = {}
     for i, r in enumerate(responses):
         if r.problem_id not in problems:
             raise KeyError(f'response {i}: unknown problem_id {r.problem_id!r}')
         p = problems[r.problem_id]
         if p.id not in suites:
-            suites[p.id] = suite_for(p)
-        items.append(
-            {
-                'code': program_for(p, extract_code(r.response, which)),
-                'suite': suites[p.id].__dict__,
-                'limits': limits.__dict__,
-                'mode': mode,
-            }
-        )
-    longest = max((len(s) for s in suites.values()), default=1)
+            try:
+                suites[p.id] = suite_for(p)
+            except NoTests as e:
+                suites[p.id] = e
+    gradable = [i for i, r in enumerate(responses) if isinstance(suites[r.problem_id], TestSuite)]
+    items = [
+        {
+            'code': program_for(problems[responses[i].problem_id], extract_code(responses[i].response, which)),
+            'suite': suites[responses[i].problem_id].__dict__,
+            'limits': limits.__dict__,
+            'mode': mode,
+        }
+        for i in gradable
+    ]
+    longest = max((len(s) for s in suites.values() if isinstance(s, TestSuite)), default=1)
     with TimeoutPool(grade_program, n_workers, timeout=limits.wall * longest + 60) as pool:
-        results = pool.map(items, desc='sandbox', progress=progress)
+        results = dict(zip(gradable, pool.map(items, desc='sandbox', progress=progress)))
     verdicts = []
-    for r, item, res in zip(responses, items, results):
-        v = (
-            res.value
-            if res.ok
-            else {
+    for i, r in enumerate(responses):
+        suite, res = suites[r.problem_id], results.get(i)
+        if res is None:
+            v = {'passed': False, 'reason': 'no_tests', 'detail': str(suite), 'tests_passed': 0, 'tests_total': 0}
+        elif res.ok:
+            v = res.value
+        else:
+            v = {
                 'passed': False,
                 'reason': 'timeout' if res.status == 'timeout' else 'error',
                 'failed_test': None,
                 'detail': res.error,
                 'tests_passed': 0,
-                'tests_total': len(TestSuite(**item['suite'])),
+                'tests_total': len(suite),
             }
-        )
         extra = {
             **r.extra,
             **{k: v[k] for k in ('failed_test', 'detail', 'tests_passed', 'tests_total', 'seconds') if k in v},

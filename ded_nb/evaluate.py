@@ -29,11 +29,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 # %% ../nbs/04_evaluate.ipynb #540c085e
 def summarize(verdicts: list[Verdict]) -> dict:
     "Summary of graded `verdicts`: n, accuracy, avg@k +- stderr, pass@k, format and truncation counts, reasons."
+    untested = sum(v.reason == 'no_tests' for v in verdicts)
+    verdicts = [v for v in verdicts if v.reason != 'no_tests']
     by_problem = defaultdict(list)
     for v in verdicts:
         by_problem[v.problem_id].append(bool(v.correct))
     n = len(verdicts)
     out = {'n': n, 'n_problems': len(by_problem), 'accuracy': sum(v.correct for v in verdicts) / n if n else None}
+    out['no_tests'] = untested
     sizes = {len(c) for c in by_problem.values()}
     if len(sizes) == 1 and n:
         k = sizes.pop()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['INSTALL_HINT', 'UID_BASE', 'UID_COUNT', 'Limits', 'RunResult', 'SandboxUnavailable', 'bwrap_path', 'sandbox_uid',
-           'python_prefix', 'bwrap_command', 'run_python']
+           'python_prefix', 'bwrap_command', 'SandboxProcess', 'start_python', 'run_python']
 
 # %% ../nbs/05_sandbox.ipynb #ebfe9486
 @dataclass
@@ -241,16 +241,57 @@ def _wait_exit(proc: subprocess.Popen, timeout: float) -> bool:
         os.close(fd)
 
 # %% ../nbs/05_sandbox.ipynb #45ec600b
-def run_python(
+@dataclass
+class SandboxProcess:
+    "A started sandboxed process: `wait` for it, then `finish` to kill its whole tree and read what it did."
+
+    proc: subprocess.Popen
+    io_dir: Path  # the host-side folder of its stdout/stderr files
+    limits: Limits
+    started: float  # `time.monotonic()` at start
+    captured: bool  # its stdout went to a host file (not to a pipe of the caller)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        "Wait up to `timeout` seconds (default: the wall-clock limit) for it to exit; True if it did."
+        return _wait_exit(self.proc, self.limits.wall if timeout is None else timeout)
+
+    def kill(self):
+        "Kill its process group: bubblewrap, and with it the sandbox's PID namespace."
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    def finish(self, timed_out: bool = False) -> RunResult:
+        "Kill what is left of it and return its `RunResult` (`timed_out`: the caller's deadline passed)."
+        self.kill()
+        wall = time.monotonic() - self.started
+        out_size, stdout = 0, ''
+        if self.captured:
+            out_size = (self.io_dir / 'stdout').stat().st_size
+            with open(self.io_dir / 'stdout', 'rb') as f:
+                stdout = f.read(self.limits.output_bytes).decode('utf-8', errors='replace')
+        with open(self.io_dir / 'stderr', 'rb') as f:
+            f.seek(max(0, (self.io_dir / 'stderr').stat().st_size - 4096))
+            stderr = f.read().decode('utf-8', errors='replace')
+        status, exit_code, sig, detail = _classify(self.proc.returncode, timed_out, out_size, stderr, self.limits)
+        return RunResult(status, exit_code, sig, stdout, stderr, round(wall, 4), detail)
+
+# %% ../nbs/05_sandbox.ipynb #5b1c0d2e
+@contextmanager
+def start_python(
     code: str,  # the program
-    stdin: str | bytes = '',  # its standard input
+    stdin: str | bytes | int = '',  # its standard input: text, or an open file descriptor (a pipe) of the caller
     limits: Limits | None = None,  # resource limits (default `Limits()`)
     files: dict | None = None,  # extra files for its folder: name -> content
     args: list[str] | None = None,
     python: str | None = None,  # the interpreter (default: this one)
     mode: str = 'bwrap',  # `bwrap`, or `unsafe` (limits only, no isolation)
-) -> RunResult:
-    "Run Python source `code` as /sandbox/main.py with `stdin`; `files` (name -> text) are placed read-only beside it."
+    stdout: int | None = None,  # an open file descriptor for its stdout (default: a host file, read by `finish`)
+    pass_fds: tuple = (),  # more descriptors of the caller it inherits (pipes to another sandbox)
+):
+    "Start `code` as /sandbox/main.py in a sandbox of its own; yields a `SandboxProcess`, whose tree dies on exit."
     limits = limits or Limits()
     python = python or os.path.realpath(sys._base_executable if hasattr(sys, '_base_executable') else sys.executable)
     if mode == 'bwrap' and bwrap_path() is None:
@@ -267,7 +308,8 @@ def run_python(
             os.chmod(run_dir / name, 0o644)
         os.chmod(run_dir, 0o755)
         os.chmod(tmp, 0o755)
-        (io_dir / 'stdin').write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
+        if not isinstance(stdin, int):
+            (io_dir / 'stdin').write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
         argv = ['/sandbox/main.py', *(args or [])]
         if mode == 'bwrap':
             cmd = bwrap_command(python, run_dir, uid, limits, argv)
@@ -275,40 +317,41 @@ def run_python(
             warnings.warn(
                 'UNSANDBOXED: running model-written code with resource limits only, no isolation',
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             print('WARNING: ded sandbox in UNSAFE mode: untrusted code runs without isolation', file=sys.stderr)
             cmd = [python, '-I', str(run_dir / 'main.py'), *(args or [])]
-        start = time.monotonic()
         with (
-            open(io_dir / 'stdin', 'rb') as fin,
+            open(io_dir / 'stdin', 'rb') if not isinstance(stdin, int) else open(os.devnull, 'rb') as fin,
             open(io_dir / 'stdout', 'wb') as fout,
             open(io_dir / 'stderr', 'wb') as ferr,
         ):
             proc = subprocess.Popen(
                 cmd,
-                stdin=fin,
-                stdout=fout,
+                stdin=stdin if isinstance(stdin, int) else fin,
+                stdout=fout if stdout is None else stdout,
                 stderr=ferr,
+                pass_fds=pass_fds,
                 preexec_fn=_limit_child(limits),
                 start_new_session=True,
                 cwd=str(run_dir) if mode == 'unsafe' else '/',
             )
-            timed_out = False
+            process = SandboxProcess(proc, io_dir, limits, time.monotonic(), stdout is None)
             try:
-                timed_out = not _wait_exit(proc, limits.wall)
+                yield process
             finally:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the whole tree: bwrap, and with it its PID namespace
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-        wall = time.monotonic() - start
-        out_size = (io_dir / 'stdout').stat().st_size
-        with open(io_dir / 'stdout', 'rb') as f:
-            stdout = f.read(limits.output_bytes).decode('utf-8', errors='replace')
-        with open(io_dir / 'stderr', 'rb') as f:
-            f.seek(max(0, (io_dir / 'stderr').stat().st_size - 4096))
-            stderr = f.read().decode('utf-8', errors='replace')
-        status, exit_code, sig, detail = _classify(proc.returncode, timed_out, out_size, stderr, limits)
-        return RunResult(status, exit_code, sig, stdout, stderr, round(wall, 4), detail)
+                process.kill()
+
+# %% ../nbs/05_sandbox.ipynb #6a0f2c41
+def run_python(
+    code: str,  # the program
+    stdin: str | bytes = '',  # its standard input
+    limits: Limits | None = None,  # resource limits (default `Limits()`)
+    files: dict | None = None,  # extra files for its folder: name -> content
+    args: list[str] | None = None,
+    python: str | None = None,  # the interpreter (default: this one)
+    mode: str = 'bwrap',  # `bwrap`, or `unsafe` (limits only, no isolation)
+) -> RunResult:
+    "Run Python source `code` as /sandbox/main.py with `stdin`; `files` (name -> text) are placed read-only beside it."
+    with start_python(code, stdin, limits, files, args, python, mode) as process:
+        return process.finish(timed_out=not process.wait())

@@ -70,6 +70,19 @@ def test_code_grading_lcb_window_and_difficulty(ded_cli, data_dir, tmp_path):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(summary['by_difficulty']) <= {'easy', 'medium', 'hard'} and summary['n'] == 4
 
+def test_a_problem_without_tests_does_not_sink_the_batch(ded_cli, data_dir, tmp_path):
+    "LCB 1873_A has no public tests in our copy: its row is `no_tests`, outside the accuracy; every other row is graded."
+    subs = {s['question_id']: s for s in json.loads((data_dir / 'livecodebench' / 'lcb_v5_o1-mini-2024-09-12_n1_eval_all.json').read_text())}
+    rows = [{'problem_id': i, 'response': f"```python\n{subs[i]['code_list'][0]}\n```"} for i in ('abc301_a', '1873_A', 'abc301_b')]
+    done, out = grade(ded_cli, tmp_path, rows, benchmark='lcb')
+    assert done.returncode == 0, done.stderr
+    verdicts = list(read_jsonl(out))
+    assert [v['reason'] for v in verdicts] == ['passed', 'no_tests', 'passed']
+    assert 'no public tests' in verdicts[1]['detail'] and verdicts[1]['correct'] is False
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary['n'], summary['accuracy'], summary['no_tests']) == (2, 1.0, 1)
+    assert sum(group['no_tests'] for group in summary['by_difficulty'].values()) == 1
+
 def test_code_window_excludes_problem(ded_cli, data_dir, tmp_path):
     done, _ = grade(ded_cli, tmp_path, [{'problem_id': 'abc301_a', 'response': 'x'}], benchmark='lcb', extra=['--lcb-start-date', '2024-01-01'])
     assert done.returncode == 2 and "unknown id 'abc301_a'" in done.stderr
