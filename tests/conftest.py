@@ -1,5 +1,5 @@
 """Shared fixtures: the real data directory (tests that need it skip with a clear message when there is none)."""
-import os, sys
+import os, sys, time
 from pathlib import Path
 import pytest
 
@@ -21,3 +21,23 @@ def ded_cli():
     path = Path(sys.executable).parent / 'ded'
     if not path.exists(): pytest.fail(f'`ded` is not installed beside {sys.executable}: run `make install`')
     return str(path)
+
+def sandbox_processes():
+    "Pids of live processes running as a sandbox uid."
+    from ded_nb.sandbox import UID_BASE, UID_COUNT
+    pids = []
+    for d in Path('/proc').iterdir():
+        if not d.name.isdigit(): continue
+        try:
+            uid = int(next(l for l in (d / 'status').read_text().splitlines() if l.startswith('Uid:')).split()[1])
+            state = next(l for l in (d / 'status').read_text().splitlines() if l.startswith('State:')).split()[1]
+        except (OSError, StopIteration): continue
+        if UID_BASE <= uid < UID_BASE + UID_COUNT and state != 'Z': pids.append(int(d.name))
+    return pids
+
+@pytest.fixture
+def no_sandbox_leftovers():
+    "Fails the test when a sandboxed process outlives it."
+    yield
+    time.sleep(0.2)
+    assert sandbox_processes() == [], 'a sandboxed process outlived its test'
