@@ -7,18 +7,18 @@ from __future__ import annotations
 import ast, builtins, json, math, os, re, time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, partial
 from .core import Problem, Response, Verdict
 from .pool import TimeoutPool, PoolResult
 from .sandbox import Limits, RunResult, run_python, start_python
 from .grade import final_part
 
 # %% auto #0
-__all__ = ['PREAMBLE_MODULES', 'PREAMBLE', 'PLAIN_CODEC', 'NotPlain', 'to_plain', 'from_plain', 'PROGRAM_DRIVER',
-           'CHECKER_DRIVER', 'extract_code', 'stdout_matches', 'TestSuite', 'program_names', 'parse_assert_suite',
-           'program_job', 'read_reply', 'CodeVerdict', 'run_stdin_suite', 'run_host_checked_suite',
-           'run_checked_script', 'run_suite', 'NoTests', 'suite_for', 'program_for', 'decode_private_tests',
-           'grade_program', 'grade_code_responses', 'grade_mixed']
+__all__ = ['PREAMBLE_MODULES', 'PREAMBLE', 'PLAIN_CODEC', 'NotPlain', 'to_plain', 'from_plain', 'PROGRAM_DRIVER', 'REPLY_REASONS',
+           'CHECKER_DRIVER', 'extract_code', 'stdout_matches', 'TestSuite', 'program_names', 'script_suite',
+           'parse_assert_suite', 'program_job', 'read_reply', 'CodeVerdict', 'run_stdin_suite',
+           'run_host_checked_suite', 'run_checked_script', 'run_suite', 'NoTests', 'suite_for', 'program_for',
+           'decode_private_tests', 'grade_program', 'grade_code_responses', 'grade_mixed']
 
 # %% ../nbs/06_codegrade.ipynb #957cfab6
 _FENCE = re.compile(r'```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```', re.DOTALL)
@@ -164,6 +164,21 @@ def _literal(node):
     return ast.literal_eval(node)
 
 
+def script_suite(
+    test_code: str,  # the test, run whole by the checker
+    setup: str = '',  # code the test needs first (MBPP's `test_setup_code`)
+    entry_point: str | None = None,  # the function under test (HumanEval)
+    prompt: str = '',  # trusted code shown to the model (HumanEval's prompt, with its helper functions)
+) -> TestSuite:
+    "A `script` suite: `test_code` (HumanEval's `check` called on the entry point) after the trusted prompt and setup."
+    if entry_point and 'def check(' in test_code and f'check({entry_point})' not in test_code:
+        test_code += f'\ncheck({entry_point})\n'
+    prelude = '\n'.join(part for part in (prompt, setup) if part.strip())
+    return TestSuite(
+        'script', script=test_code, prelude=prelude, program_names=program_names(test_code, prelude, entry_point)
+    )
+
+
 def parse_assert_suite(
     test_code: str,  # the test: asserts, or HumanEval's `def check(candidate)`
     setup: str = '',  # code the test needs first (MBPP's `test_setup_code`)
@@ -171,25 +186,14 @@ def parse_assert_suite(
     prompt: str = '',  # trusted code shown to the model (HumanEval's prompt, with its helper functions)
 ) -> TestSuite:
     "Parse an assert-style test suite into setup/check steps, or a `script` suite when it has other shapes."
-    script_code = test_code + (
-        f'\ncheck({entry_point})\n'
-        if entry_point and 'def check(' in test_code and f'check({entry_point})' not in test_code
-        else ''
-    )
-    prelude = '\n'.join(part for part in (prompt, setup) if part.strip())
-    script = TestSuite(
-        'script',
-        script=script_code,
-        prelude=prelude,
-        program_names=program_names(script_code, prelude, entry_point),
-    )
+    as_script = partial(script_suite, test_code, setup, entry_point, prompt)
     try:
         tree = ast.parse(test_code)
     except SyntaxError:
-        return script
+        return as_script()
     helpers = _bound_names(_parses(prompt)) - {entry_point}
     if _loaded_names(tree) & helpers:
-        return script
+        return as_script()
     body = list(tree.body)
     checks = [n for n in body if isinstance(n, ast.FunctionDef) and n.name == 'check']
     if checks:  # HumanEval: unwrap check(candidate), drop the call to it
@@ -207,25 +211,25 @@ def parse_assert_suite(
         ]
         body = rest + [ast.parse(f'{arg} = {entry_point}').body[0]] + list(fn.body) if entry_point else None
         if body is None:
-            return script
+            return as_script()
     steps, expected = ([('exec', setup)] if setup.strip() else []), []
     for node in body:
         if isinstance(node, ast.Assert):
             t = node.test
             if not (isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], ast.Eq)):
-                return script
+                return as_script()
             try:
                 value = _literal(t.comparators[0])
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                return script
+                return as_script()
             steps.append(('check', ast.unparse(t.left)))
             expected.append(value)
         elif isinstance(node, (ast.Assign, ast.Import, ast.ImportFrom, ast.Expr, ast.FunctionDef, ast.ClassDef)):
             steps.append(('exec', ast.unparse(node)))
         else:
-            return script
+            return as_script()
     if not expected:
-        return script
+        return as_script()
     return TestSuite('calls', steps, expected)
 
 # %% ../nbs/06_codegrade.ipynb #6ea06682
@@ -394,15 +398,16 @@ except BaseException as e:
     reply(-1, *failure(e))
     sys.exit(0)
 reply(-1, 'ok', 'null')
-solution = []
+solution = None  # functional tests: one `Solution()` for all calls, as LiveCodeBench does
 
 
 def function(name):
+    global solution
     if not job['solution_class']:
         return env[name]
-    if not solution:
-        solution.append(env['Solution']())
-    return getattr(solution[0], name)
+    if solution is None:
+        solution = env['Solution']()
+    return getattr(solution, name)
 
 
 for line in requests:
@@ -435,6 +440,15 @@ def program_job(code: str, preamble: str, seconds: float, solution_class=False, 
             'stop_on_error': stop_on_error,
         }
     )
+
+
+# the verdict reason of each failed reply's status (any other status: `runtime_error`)
+REPLY_REASONS = {
+    'timeout': 'timeout',
+    'memory': 'memory',
+    'not_plain': 'wrong_answer',
+    'compile_error': 'compile_error',
+}
 
 
 def read_reply(line: str) -> tuple[int, str, object]:
@@ -494,9 +508,6 @@ def read_line(deadline):
     return line
 
 
-STATUS_REASON = {'timeout': 'timeout', 'memory': 'memory', 'not_plain': 'wrong_answer', 'compile_error': 'compile_error'}
-
-
 def receive(index, deadline):
     try:
         got, status, payload = read_line(deadline).split('\t', 2)
@@ -506,28 +517,29 @@ def receive(index, deadline):
     if got != index:
         raise ProgramFailed('wrong_answer', 'a reply out of order')
     if status != 'ok':
-        raise ProgramFailed(STATUS_REASON.get(status, 'runtime_error'), payload)
+        raise ProgramFailed(job['reply_reasons'].get(status, 'runtime_error'), payload)
     try:
         return from_plain(payload)
     except ValueError as e:
         raise ProgramFailed('wrong_answer', str(e)) from None
 
 
-calls = [0]
-deadline = [time.monotonic() + job['load_seconds']]
+calls = 0
+deadline = time.monotonic() + job['load_seconds']
 
 
 def proxy(name):
     def program_function(*args, **kwargs):
-        index = calls[0]
-        calls[0] += 1
+        global calls
+        index = calls
+        calls += 1
         request = {'i': index, 'op': 'call', 'name': name, 'args': to_plain(list(args)), 'kwargs': to_plain(kwargs)}
         try:
             to_program.write(json.dumps(request) + '\n')
             to_program.flush()
         except OSError:
             raise ProgramFailed('runtime_error', 'the program ended before it was called') from None
-        return receive(index, deadline[0])
+        return receive(index, deadline)
 
     program_function.__name__ = program_function.__qualname__ = name
     return program_function
@@ -538,7 +550,7 @@ def on_alarm(*_):
 
 
 try:
-    receive(-1, deadline[0])
+    receive(-1, deadline)
 except ProgramFailed as e:
     verdict(e.reason, e.detail)
 env = {'__name__': '__main__'}
@@ -548,24 +560,24 @@ except BaseException as e:
     verdict('test_error', 'the prelude raised ' + type(e).__name__ + ': ' + str(e)[:200])
 for name in job['program_names']:
     env[name] = proxy(name)
-deadline[0] = time.monotonic() + job['timeout']
+deadline = time.monotonic() + job['timeout']
 signal.signal(signal.SIGALRM, on_alarm)
 signal.setitimer(signal.ITIMER_REAL, job['timeout'] + 0.5)
 try:
     exec(compile(job['script'], '<test>', 'exec'), env)
 except ProgramFailed as e:
-    verdict(e.reason, e.detail, calls[0])
+    verdict(e.reason, e.detail, calls)
 except TestTimeout:
-    verdict('timeout', 'test over ' + str(job['timeout']) + ' s', calls[0])
+    verdict('timeout', 'test over ' + str(job['timeout']) + ' s', calls)
 except AssertionError:
     lines = [f.lineno for f in traceback.extract_tb(sys.exc_info()[2]) if f.filename == '<test>']
-    verdict('wrong_answer', 'assertion failed at test line ' + str(lines[-1] if lines else '?'), calls[0])
+    verdict('wrong_answer', 'assertion failed at test line ' + str(lines[-1] if lines else '?'), calls)
 except NotPlain as e:
-    verdict('test_error', 'the test passed the program a value that is not plain data: ' + str(e), calls[0])
+    verdict('test_error', 'the test passed the program a value that is not plain data: ' + str(e), calls)
 except BaseException as e:
-    verdict('wrong_answer', 'the test raised ' + type(e).__name__ + ': ' + str(e)[:200], calls[0])
+    verdict('wrong_answer', 'the test raised ' + type(e).__name__ + ': ' + str(e)[:200], calls)
 signal.setitimer(signal.ITIMER_REAL, 0)
-verdict('passed', '', calls[0])
+verdict('passed', '', calls)
 """
 
 # %% ../nbs/06_codegrade.ipynb #420160c3
@@ -617,7 +629,8 @@ def _requests(suite: TestSuite) -> tuple[list[dict], list[int | None]]:
     if suite.kind == 'functional':
         for i, block in enumerate(suite.inputs):
             args = [json.loads(line) for line in block.split('\n')]
-            requests.append({'i': i, 'op': 'call', 'name': suite.fn_name, 'args': to_plain(args), 'kwargs': '{"dict": []}'})
+            no_kwargs = to_plain({})
+            requests.append({'i': i, 'op': 'call', 'name': suite.fn_name, 'args': to_plain(args), 'kwargs': no_kwargs})
             tests.append(i)
         return requests, tests
     test = 0
@@ -643,13 +656,6 @@ def _same(got, want, functional: bool) -> bool:
         return False
 
 
-def _failure(status: str, detail: str) -> str:
-    "The verdict reason of a failed reply."
-    return {'timeout': 'timeout', 'memory': 'memory', 'not_plain': 'wrong_answer', 'compile_error': 'compile_error'}.get(
-        status, 'memory' if 'MemoryError' in detail else 'runtime_error'
-    )
-
-
 def run_host_checked_suite(
     code: str,  # the program
     suite: TestSuite,  # functional or calls tests
@@ -666,27 +672,25 @@ def run_host_checked_suite(
     stdin = ''.join(json.dumps(r) + '\n' for r in requests)
     run = run_python(PROGRAM_DRIVER, stdin=stdin, files={'job.json': job}, limits=run_limits, mode=mode)
     lines = run.stdout.split('\n')
-    passed = 0
-    for position, index in enumerate([-1] + [r['i'] for r in requests]):
-        test = tests[index] if index >= 0 else None
-        at = passed if test is None else test
-        if position >= len(lines) or not lines[position]:  # the run ended first: exit(), a crash, a limit
+    passed = 0  # tests run in order, so this is also the index of the test being checked
+    for index in range(-1, len(requests)):  # -1: loading the program
+        line = lines[index + 1] if index + 1 < len(lines) else ''
+        if not line:  # the run ended first: exit(), a crash, a limit
             if run.ok:
-                return CodeVerdict(False, 'runtime_error', at, 'the program ended the run before this test', passed, total)
-            return _from_run(run, at, total, passed)
+                return CodeVerdict(False, 'runtime_error', passed, 'the program ended the run early', passed, total)
+            return _from_run(run, passed, total, passed)
         try:
-            got_index, status, value = read_reply(lines[position])
+            got_index, status, value = read_reply(line)
         except ValueError as e:
-            return CodeVerdict(False, 'wrong_answer', at, f'an unreadable reply: {str(e)[:120]}', passed, total)
+            return CodeVerdict(False, 'wrong_answer', passed, f'an unreadable reply: {str(e)[:120]}', passed, total)
         if got_index != index:
-            return CodeVerdict(False, 'wrong_answer', at, 'a reply out of order', passed, total)
+            return CodeVerdict(False, 'wrong_answer', passed, 'a reply out of order', passed, total)
         if status != 'ok':
-            return CodeVerdict(False, _failure(status, value), at if index >= 0 else 0, value, passed, total)
-        if test is None:
-            continue
-        if not _same(value, _expected(suite, test), suite.kind == 'functional'):
-            return CodeVerdict(False, 'wrong_answer', test, f'got {lines[position].split(chr(9), 2)[2][:120]}', test, total)
-        passed += 1
+            return CodeVerdict(False, REPLY_REASONS.get(status, 'runtime_error'), passed, value, passed, total)
+        if index >= 0 and tests[index] is not None:
+            if not _same(value, _expected(suite, tests[index]), suite.kind == 'functional'):
+                return CodeVerdict(False, 'wrong_answer', passed, f'got {value!r}'[:130], passed, total)
+            passed += 1
     if not run.ok and run.status in ('output_limit', 'memory'):
         return _from_run(run, total - 1, total, total - 1)
     return CodeVerdict(True, 'passed', None, '', total, total)
@@ -707,45 +711,50 @@ def run_checked_script(
     checker_limits = Limits(cpu_seconds=wall, wall_seconds=wall, memory_mb=max(1024, limits.memory_mb))
     to_program_read, to_program_write = os.pipe()
     from_program_read, from_program_write = os.pipe()
-    checker_fds = [to_program_write, from_program_read]
+    still_open = {to_program_read, to_program_write, from_program_read, from_program_write}
+
+    def close(*fds):  # the host's copy of a pipe end, once the sandbox that needs it holds its own
+        for fd in fds:
+            os.close(fd)
+            still_open.discard(fd)
+
+    job = {
+        'to_program': to_program_write,
+        'from_program': from_program_read,
+        'prelude': preamble + suite.prelude,
+        'script': suite.script,
+        'program_names': suite.program_names,
+        'timeout': per_test_seconds,
+        'load_seconds': load_seconds,
+        'max_reply_bytes': limits.output_bytes,
+        'reply_reasons': REPLY_REASONS,
+    }
+    program_files = {'job.json': program_job(code, preamble, per_test_seconds, stop_on_error=False)}
     try:
-        program_files = {'job.json': program_job(code, preamble, per_test_seconds, stop_on_error=False)}
         with start_python(
             PROGRAM_DRIVER, to_program_read, program_limits, program_files, mode=mode, stdout=from_program_write
         ) as program:
-            os.close(to_program_read)
-            os.close(from_program_write)
-            to_program_read = from_program_write = None
-            job = {
-                'to_program': to_program_write,
-                'from_program': from_program_read,
-                'prelude': preamble + suite.prelude,
-                'script': suite.script,
-                'program_names': suite.program_names,
-                'timeout': per_test_seconds,
-                'load_seconds': load_seconds,
-                'max_reply_bytes': limits.output_bytes,
-            }
+            close(to_program_read, from_program_write)
+            checker_files = {'job.json': json.dumps(job)}
+            checker_fds = (to_program_write, from_program_read)
             with start_python(
-                CHECKER_DRIVER, '', checker_limits, {'job.json': json.dumps(job)}, mode=mode, pass_fds=tuple(checker_fds)
+                CHECKER_DRIVER, '', checker_limits, checker_files, mode=mode, pass_fds=checker_fds
             ) as checker:
-                for fd in checker_fds:
-                    os.close(fd)
-                checker_fds = []
+                close(to_program_write, from_program_read)
                 checked = checker.finish(timed_out=not checker.wait())
             program_run = program.finish()
     finally:
-        for fd in [to_program_read, from_program_write, *checker_fds]:
-            if fd is not None:
-                os.close(fd)
+        close(*still_open)
     try:
         result = json.loads(checked.stdout.splitlines()[0])
-    except (IndexError, ValueError):
-        if program_run.status in ('memory', 'timeout', 'output_limit'):
-            return _from_run(program_run, 0, 1, 0)
-        return CodeVerdict(False, 'timeout' if checked.status == 'timeout' else 'test_error', 0, checked.detail, 0, 1)
-    if result['reason'] == 'runtime_error' and program_run.status in ('memory', 'timeout', 'output_limit'):
-        return _from_run(program_run, 0, 1, 0)
+    except (IndexError, ValueError):  # the checker gave no verdict: killed at its wall clock, or broken
+        result = {'reason': 'timeout' if checked.status == 'timeout' else 'test_error', 'detail': checked.detail}
+    if result['reason'] in ('runtime_error', 'timeout', 'test_error') and program_run.status in (
+        'memory',
+        'timeout',
+        'output_limit',
+    ):
+        return _from_run(program_run, 0, 1, 0)  # the program hit a limit: name that limit
     passed = result['reason'] == 'passed'
     return CodeVerdict(passed, result['reason'], None if passed else 0, result['detail'], int(passed), 1)
 

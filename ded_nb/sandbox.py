@@ -308,8 +308,8 @@ def start_python(
             os.chmod(run_dir / name, 0o644)
         os.chmod(run_dir, 0o755)
         os.chmod(tmp, 0o755)
-        if not isinstance(stdin, int):
-            (io_dir / 'stdin').write_bytes(stdin.encode() if isinstance(stdin, str) else stdin)
+        piped = isinstance(stdin, int)  # the caller feeds it through a pipe; else its stdin is this file
+        (io_dir / 'stdin').write_bytes(b'' if piped else stdin.encode() if isinstance(stdin, str) else stdin)
         argv = ['/sandbox/main.py', *(args or [])]
         if mode == 'bwrap':
             cmd = bwrap_command(python, run_dir, uid, limits, argv)
@@ -322,13 +322,13 @@ def start_python(
             print('WARNING: ded sandbox in UNSAFE mode: untrusted code runs without isolation', file=sys.stderr)
             cmd = [python, '-I', str(run_dir / 'main.py'), *(args or [])]
         with (
-            open(io_dir / 'stdin', 'rb') if not isinstance(stdin, int) else open(os.devnull, 'rb') as fin,
+            open(io_dir / 'stdin', 'rb') as fin,
             open(io_dir / 'stdout', 'wb') as fout,
             open(io_dir / 'stderr', 'wb') as ferr,
         ):
             proc = subprocess.Popen(
                 cmd,
-                stdin=stdin if isinstance(stdin, int) else fin,
+                stdin=stdin if piped else fin,
                 stdout=fout if stdout is None else stdout,
                 stderr=ferr,
                 pass_fds=pass_fds,

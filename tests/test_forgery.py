@@ -179,13 +179,6 @@ def test_objects_that_are_not_plain_data_never_pass(kind, cheat):
     assert 'not plain data' in verdict.detail, verdict
 
 
-def test_the_checker_sees_only_builtin_values():
-    "A script whose assertion would accept a cheat in-process (`abs(x - 9) < 1e-9`) fails it, saying why."
-    suite = SUITES['script']
-    verdict = run_suite(RETURNS['always_equal'] + '\ndef f(n): return result(n)', suite, FAST)
-    assert (verdict.reason, 'R' in verdict.detail) == ('wrong_answer', True)
-
-
 def test_prompt_helpers_are_the_checkers_own():
     "A HumanEval-style test that checks the answer with a prompt helper: the program redefining it gains nothing."
     prompt = 'def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\ndef find_zero(xs):\n    """A zero."""\n'
@@ -198,9 +191,11 @@ def test_prompt_helpers_are_the_checkers_own():
     assert run_suite(cheat, suite, FAST).reason == 'wrong_answer'
 
 
-def test_replies_out_of_order_or_extra_do_not_count():
-    "A program that writes a well-formed reply for a later test ahead of time shifts its own answers: a failure."
-    sneaky = ('import os\nclass Solution:\n    def f(self, n):\n'
-              '        os.write(3, b"1\\tok\\t16\\n")\n        return n * n\n')
-    for fd_note in (sneaky, sneaky.replace('os.write(3', 'os.write(4')):
-        assert not run_suite(fd_note, Suite('functional', ['3', '5'], ['9', '25'], fn_name='f'), FAST).passed
+def test_a_stray_reply_line_is_a_failure_not_a_skip():
+    """Right answers, but the program also writes a reply line of its own (fd 4 is the driver's reply channel): the
+    host reads replies strictly in order, so the stray line makes the verdict `a reply out of order`."""
+    stray = 'import os\nclass Solution:\n    def f(self, n):\n        os.write(4, b"7\\tok\\t0\\n")\n        return n * n\n'
+    verdict = run_suite(stray, Suite('functional', ['3', '5'], ['9', '25'], fn_name='f'), FAST)
+    assert (verdict.passed, verdict.reason, verdict.detail) == (False, 'wrong_answer', 'a reply out of order')
+    honest = stray.replace('os.write(4, b"7\\tok\\t0\\n")', 'pass')
+    assert honest != stray and run_suite(honest, Suite('functional', ['3', '5'], ['9', '25'], fn_name='f'), FAST).passed
