@@ -750,17 +750,21 @@ def parse_problem_spec(spec: str) -> tuple[str, slice]:
 # %% ../nbs/02_data.ipynb #244502df
 def check_problem_spec(spec: str, world=None) -> str:
     "Raise `ProblemSpecError` unless `spec` names something that exists; returns its kind."
-    from ded_nb.tasks import WORLD_PROBLEMS, FAMILIES
+    from ded_nb.tasks import WORLD_PROBLEMS, FAMILIES, SPLIT_ORDER, world_splits
 
     source, _ = parse_problem_spec(spec)
     if source.startswith('tiny:'):
         parts = source.split(':')
-        if len(parts) != 3 or parts[1] not in FAMILIES or parts[2] not in ('train', 'test'):
+        if len(parts) != 3 or parts[1] not in FAMILIES or parts[2] not in SPLIT_ORDER:
             raise ProblemSpecError(
-                f'{spec!r}: tiny specs are tiny:<family>:<split>, family in {sorted(FAMILIES)}, split train or test'
+                f'{spec!r}: tiny specs are tiny:<family>:<split>, family in {sorted(FAMILIES)}, '
+                f'split in {list(SPLIT_ORDER)}'
             )
         if not hasattr(world, 'problems') and world not in WORLD_PROBLEMS:
             raise ProblemSpecError(f'{spec!r} needs a tiny world, one of {sorted(WORLD_PROBLEMS)}')
+        splits = {f: list(s) for f, s in world.problems.items()} if hasattr(world, 'problems') else world_splits(world)
+        if parts[2] not in splits.get(parts[1], []):
+            raise ProblemSpecError(f'{spec!r}: this tiny world has {parts[1]} splits {sorted(splits.get(parts[1], []))}')
         return 'tiny'
     if source.startswith('hub:'):
         if source[4:] not in HUB_POOLS:

@@ -11,9 +11,10 @@ from .core import Problem, config_hash, write_json, read_json, seed_everything, 
 from .tasks import tiny_world, DEFAULT_SIZES, WORLD_PROBLEMS
 
 # %% auto #0
-__all__ = ['PLACES', 'STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'SIZES', 'WORLD_VERSION', 'ZOOS', 'add_steps', 'sub_steps',
-           'mul_steps', 'render', 'train_tokenizer', 'chat', 'new_model', 'encode_chat', 'train_lm', 'ModelSpec',
-           'ZooSpec', 'default_zoo', 'micro_zoo', 'cache_root', 'world_hash', 'TinyWorld', 'build_tiny_world',
+__all__ = ['PLACES', 'STYLES', 'STUDY_STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'SIZES', 'WORLD_VERSION', 'ZOOS',
+           'PARALLEL_BUILD', 'add_steps', 'sub_steps', 'mul_steps', 'render', 'split_steps', 'train_tokenizer', 'chat',
+           'new_model', 'encode_chat', 'train_lm', 'ModelSpec', 'ZooSpec', 'default_zoo', 'micro_zoo', 'study_zoo',
+           'study_micro_zoo', 'cache_root', 'world_hash', 'TinyWorld', 'train_zoo_model', 'build_tiny_world',
            'get_world', 'smollm2_gguf', 'resolve_model', 'load_model', 'forced_log_probs', 'answer_positions',
            'token_entropies']
 
@@ -71,6 +72,7 @@ def mul_steps(a: int, k: int) -> str:
 
 # %% ../nbs/08_models.ipynb #241dd4ef
 STYLES = ('concise', 'verbose', 'noisy', 'direct')
+STUDY_STYLES = ('compact', 'plain', 'worded')  # the study world's (below)
 _NOISY_STEP = [
     '{a} {op} {b} = {c}.',
     'So {a} {op} {b} gives {c}.',
@@ -103,6 +105,8 @@ def _chain_steps(p: Problem):
 def render(problem: Problem, style: str, seed: int = 0) -> str:
     "The assistant response to `problem` in `style`: `<think>` reasoning, then the answer."
     fam = problem.benchmark.removeprefix('tiny_')
+    if style in STUDY_STYLES:
+        return _study_render(problem, style, random.Random(f'{seed}:{style}:{problem.question}'))
     if fam == 'func':
         body = problem.meta['body']
         think = {
@@ -126,6 +130,64 @@ def render(problem: Problem, style: str, seed: int = 0) -> str:
             if rng.random() < 0.5:
                 lines.append(rng.choice(_NOISY_FILLER))
             lines.append(rng.choice(_NOISY_STEP).format(a=a, op=op, b=b, c=c))
+    return '<think>\n' + '\n'.join(lines) + f'\n</think>\nThe answer is \\boxed{{{problem.answer}}}.'
+
+# %% ../nbs/08_models.ipynb #68dfe5ee
+_PLAIN_STEP = {'+': '{a} + {b} = {c}.', '-': '{a} - {b} = {c}.', '*': '{a} * {b} = {c}.'}
+_WORDED_STEP = {
+    '+': ['{a} + {b} = {c}.', 'Adding {b} to {a} gives {c}.', '{a} plus {b} is {c}.', 'So {a} + {b} makes {c}.',
+          'Then {a} and {b} more is {c}.', 'Okay, {a} + {b} = {c}.'],
+    '-': ['{a} - {b} = {c}.', 'Taking {b} from {a} leaves {c}.', '{a} minus {b} is {c}.', 'So {a} - {b} makes {c}.',
+          'Then {a} less {b} is {c}.', 'Okay, {a} - {b} = {c}.'],
+    '*': ['{a} * {b} = {c}.', 'Multiplying {a} by {b} gives {c}.', '{a} times {b} is {c}.', 'So {a} * {b} makes {c}.',
+          'Then {b} lots of {a} is {c}.', 'Okay, {a} * {b} = {c}.'],
+}
+_WORDED_FILLER = ['Hmm.', 'Let me think.', 'Okay.', 'Right.', 'Let me see.', 'Good.', 'Wait, let me check that.', 'Alright.']
+_FUNC_PLAN = {
+    'compact': 'f(x): {body}',
+    'plain': 'I need f(x) that {what}. In Python: {body}.',
+    'worded': ['So f(x) {what}. That is {body}.', 'Okay, the function {what}. In Python: {body}.',
+               'Let me see. f(x) {what}, so {body}.'],
+}
+
+
+def split_steps(problem: Problem, rng: random.Random, p_split: float = 0.5) -> list[tuple]:
+    "The (a, op, b, c) steps of a chain, a two-digit `+`/`-` operand split into 10 and the rest with chance `p_split`."
+    out = []
+    for a, op, b, c in _chain_steps(problem):
+        if op in '+-' and b >= 10 and b != 10 and rng.random() < p_split:
+            mid = a + 10 if op == '+' else a - 10
+            out += [(a, op, 10, mid), (mid, op, b - 10, c)]
+        else:
+            out.append((a, op, b, c))
+    return out
+
+
+def _study_render(problem: Problem, style: str, rng: random.Random) -> str:
+    "A trace of a study-world problem in a study style."
+    fam = problem.benchmark.removeprefix('tiny_')
+    if fam == 'func':
+        body, what = problem.meta['body'], problem.question.split(' that ', 1)[1][:-1]
+        plan = _FUNC_PLAN[style]
+        plan = rng.choice(plan) if isinstance(plan, list) else plan
+        return f'<think>\n{plan.format(body=body, what=what)}\n</think>\n```python\ndef f(x):\n    {body}\n```'
+    if fam == 'maxof':
+        numbers, lines = problem.meta['numbers'], []
+        best = numbers[0]
+        for x in numbers[1:]:
+            lines.append(f'max({best},{x})={max(best, x)}')
+            best = max(best, x)
+    else:
+        lines = []
+        for a, op, b, c in split_steps(problem, rng):
+            if style == 'compact':
+                lines.append(f'{a}{op}{b}={c}')
+            elif style == 'plain':
+                lines.append(_PLAIN_STEP[op].format(a=a, b=b, c=c))
+            else:
+                if rng.random() < 0.3:
+                    lines.append(rng.choice(_WORDED_FILLER))
+                lines.append(rng.choice(_WORDED_STEP[op]).format(a=a, b=b, c=c))
     return '<think>\n' + '\n'.join(lines) + f'\n</think>\nThe answer is \\boxed{{{problem.answer}}}.'
 
 # %% ../nbs/08_models.ipynb #fe051183
@@ -232,6 +294,8 @@ def train_lm(
     bf16: bool = True,  # autocast to bfloat16 on CPU
     progress: bool = True,  # show a progress bar
     log_every: int = 50,  # steps between loss log entries
+    checkpoints: tuple = (),  # after these steps, call `on_checkpoint(step)` (the model in eval mode)
+    on_checkpoint=None,  # e.g. save a copy: an early checkpoint is one more model of the zoo
 ) -> dict:
     "Train `model` on (question, answer) `pairs` for `steps` steps, loss on the answers; throughput and loss log."
     import torch
@@ -273,6 +337,10 @@ def train_lm(
         if step % log_every == 0 or step == steps - 1:
             log.append({'step': step, 'loss': round(loss.item(), 4)})
             bar.set_postfix(loss=f'{loss.item():.3f}', tok_s=f'{tokens / (time.time() - start):.0f}')
+        if on_checkpoint is not None and step + 1 in checkpoints:
+            model.eval()
+            on_checkpoint(step + 1)
+            model.train()
     model.eval()
     seconds = time.time() - start
     return {
@@ -300,8 +368,9 @@ class ModelSpec:
     lr: float = 2e-3
     batch_size: int = 32
     seed: int = 0
-    init_from: str | None = None  # the name of a model of the zoo to start from (built before this one)
+    init_from: str | None = None  # a model of the zoo to start from (`name`, or `name@step`: a checkpoint of it)
     warmup: int = 30
+    checkpoints: tuple = ()  # steps after which a copy is kept as the model `name@step`
 
 # %% ../nbs/08_models.ipynb #39c15d25
 @dataclass
@@ -312,6 +381,12 @@ class ZooSpec:
     sizes: dict = field(default_factory=lambda: dict(DEFAULT_SIZES))
     vocab_size: int = 512
     models: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # family -> generator options (`ded_nb.tasks.tiny_world`)
+    levels: dict = field(default_factory=dict)  # family -> difficulty levels
+
+    def problems(self) -> dict:
+        "The world's problems: `{family: {split: [...]}}`."
+        return tiny_world(self.seed, self.sizes, self.options, self.levels)
 
 # %% ../nbs/08_models.ipynb #87c37e60
 def default_zoo() -> ZooSpec:
@@ -346,10 +421,10 @@ def default_zoo() -> ZooSpec:
 # %% ../nbs/08_models.ipynb #903906f2
 def micro_zoo() -> ZooSpec:
     "A zoo for tests: micro models, a few steps, small splits (seconds to build)."
-    seed, sizes = WORLD_PROBLEMS['micro']  # the problems are the named world's (`ded_nb.tasks.world_problems`)
+    w = WORLD_PROBLEMS['micro']  # the problems are the named world's (`ded_nb.tasks.world_problems`)
     return ZooSpec(
-        seed=seed,
-        sizes=dict(sizes),
+        seed=w.seed,
+        sizes=dict(w.sizes),
         vocab_size=300,
         models=[
             ModelSpec(
@@ -376,6 +451,40 @@ def micro_zoo() -> ZooSpec:
         ],
     )
 
+# %% ../nbs/08_models.ipynb #38f57253
+def study_zoo(sizes: dict | None = None, name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooSpec:
+    "The study world's zoo (see the design card): a base, two teachers with an early checkpoint each, a student."
+    from ded_nb.tasks import WORLD_PROBLEMS
+
+    w = WORLD_PROBLEMS[name]
+    steps = lambda n: max(2, int(n * scale))
+    early = steps(200)
+    return ZooSpec(
+        seed=w.seed,
+        sizes=sizes or w.sizes,
+        options=w.options,
+        levels=w.levels,
+        models=[
+            ModelSpec('base', 'base', size, 'mixed', steps=steps(2000), lr=3e-3, families=('arith', 'maxof', 'func'),
+                      seed=0, checkpoints=(steps(1400),)),
+            ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(1600), lr=2e-3, warmup=10,
+                      families=('arith', 'func'), seed=1, init_from='base', checkpoints=(early,)),
+            ModelSpec('teacher-worded', 'teacher', size, 'worded', steps=steps(1600), lr=2e-3, warmup=10,
+                      families=('arith', 'func'), seed=2, init_from='base', checkpoints=(early,)),
+            ModelSpec('student', 'student', size, 'compact', steps=steps(300), lr=1e-3, warmup=10,
+                      families=('arith', 'maxof', 'func'), seed=3, init_from=f'base@{steps(1400)}'),
+        ],
+    )
+
+
+def study_micro_zoo() -> ZooSpec:
+    "The study world's twin for tests: micro models, a few steps, small splits."
+    zoo = study_zoo(name='study-micro', size='micro', scale=0.01)
+    for m in zoo.models:
+        m.batch_size = 16
+    zoo.vocab_size = 300
+    return zoo
+
 # %% ../nbs/08_models.ipynb #fb3c5983
 WORLD_VERSION = 3
 
@@ -388,12 +497,29 @@ def cache_root() -> Path:
     return root / '.ded' / 'cache' if root else Path.home() / '.cache' / 'ded-nb'
 
 # %% ../nbs/08_models.ipynb #5506cff6
-ZOOS = {'default': default_zoo, 'micro': micro_zoo}  # the named tiny worlds (`ded ... --world NAME`)
+ZOOS = {  # the named tiny worlds (`ded ... --world NAME`)
+    'default': default_zoo,
+    'micro': micro_zoo,
+    'study': study_zoo,
+    'study-micro': study_micro_zoo,
+}
+PARALLEL_BUILD = ('study', 'study-micro')  # built with 2 processes (the default worlds in one, as they always were)
+
+
+_LATER_FIELDS = ('options', 'levels', 'checkpoints')  # added after the `default` world was built
+
+
+def _hashed(d: dict) -> dict:
+    "A spec as hashed: fields added later are left out while empty, so earlier worlds keep their names."
+    out = {k: v for k, v in d.items() if not (k in _LATER_FIELDS and not v)}
+    if 'models' in out:
+        out['models'] = [_hashed(m) for m in out['models']]
+    return out
 
 
 def world_hash(spec: ZooSpec) -> str:
     "The content hash of a tiny world: its spec and the code version that builds it."
-    return config_hash({'world_version': WORLD_VERSION, **asdict(spec)})
+    return config_hash({'world_version': WORLD_VERSION, **_hashed(asdict(spec))})
 
 # %% ../nbs/08_models.ipynb #5d98e3d8
 @dataclass
@@ -424,6 +550,11 @@ class TinyWorld:
         return read_json(self.path / 'world.json')
 
 # %% ../nbs/08_models.ipynb #cb9490fb
+def _styles_of_world(problems: dict) -> tuple:
+    "The reasoning styles of a world: the study styles where it has the `arith` family, else the default ones."
+    return STUDY_STYLES if 'arith' in problems else STYLES
+
+
 def _world_texts(problems: dict, seed: int) -> list[str]:
     "Text the tokenizer learns from: every question, and the train answers in every style."
     texts = []
@@ -431,81 +562,143 @@ def _world_texts(problems: dict, seed: int) -> list[str]:
         for split, ps in splits.items():
             texts += [p.question for p in ps]
             if split == 'train':
-                texts += [render(p, s, seed) for p in ps[:500] for s in STYLES]
+                texts += [render(p, s, seed) for p in ps[:500] for s in _styles_of_world(problems)]
     return texts
 
 
-def _style_of(m: ModelSpec, p: Problem) -> str:
+def _style_of(m: ModelSpec, p: Problem, study: bool = False) -> str:
     "The style `m` is trained in on `p`: its own, or for `mixed` a reasoning style drawn per problem (seeded)."
     if m.style != 'mixed':
         return m.style
+    if study:
+        return random.Random(f'{m.seed}:{p.id}').choice(STUDY_STYLES)
     if p.benchmark == 'tiny_maxof':
         return 'direct'
     return random.Random(f'{m.seed}:{p.id}').choice(['concise', 'verbose', 'noisy'])
 
 
-def build_tiny_world(spec: ZooSpec | None = None, root=None, progress: bool = True) -> TinyWorld:
-    "Build (or load from the cache) the tokenizer and models of `spec` (default: `default_zoo()`)."
+def _save_model(model, tok, out: Path, stats: dict):
+    "Save a model atomically (a temporary folder, then a rename) with its `done.json`."
+    tmp = out.with_name(out.name + '.tmp')
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    write_json(tmp / 'done.json', stats)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+
+
+def train_zoo_model(
+    world: TinyWorld,  # the world being built (its tokenizer exists)
+    name: str,  # the model of `world.spec` to train
+    progress: bool = True,  # a progress line and bar
+    threads: int | None = None,  # torch threads (None: leave as is)
+) -> dict:
+    "Train one model of a zoo from its spec (and its `init_from` model), saving it and its checkpoints; its stats."
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if threads:
+        torch.set_num_threads(threads)
+    m = next(x for x in world.spec.models if x.name == name)
+    tok, problems = world.tokenizer(), world.problems
+    study = _styles_of_world(problems) == STUDY_STYLES
+    pairs = [
+        (p.question, render(p, _style_of(m, p, study), derive_seed(m.seed, p.id)))
+        for fam in m.families
+        for p in problems[fam]['train'][: m.family_limits.get(fam)]
+    ]
+    if m.init_from:
+        if not (world.model_path(m.init_from) / 'done.json').exists():
+            raise ValueError(f'{m.name}: init_from={m.init_from!r} must be built before it')
+        model = AutoModelForCausalLM.from_pretrained(world.model_path(m.init_from))
+    else:
+        model = new_model(m.size, tok, seed=m.seed)
+    params = sum(x.numel() for x in model.parameters())
+    if progress:
+        print(
+            f'building {m.name}: {m.size} ({params / 1e6:.2f}M parameters), '
+            f'{m.style} style, {m.steps} steps on {len(pairs)} examples',
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def keep_checkpoint(step):
+        _save_model(model, tok, world.model_path(f'{m.name}@{step}'), {'checkpoint_of': m.name, 'step': step,
+                                                                      'params': params, 'spec': asdict(m)})
+
+    stats = train_lm(
+        model, tok, pairs, m.steps, m.batch_size, m.lr, warmup=m.warmup, seed=m.seed, progress=progress,
+        checkpoints=tuple(m.checkpoints), on_checkpoint=keep_checkpoint,
+    )
+    stats.update(params=params, spec=asdict(m))
+    _save_model(model, tok, world.model_path(m.name), stats)
+    return stats
+
+
+def _train_in_worker(path: str, spec: dict, name: str, progress: bool) -> dict:
+    "`train_zoo_model` in a worker process, from plain data (one thread)."
+    spec = ZooSpec(**{**spec, 'models': [ModelSpec(**m) for m in spec['models']]})
+    return train_zoo_model(TinyWorld(Path(path), spec, spec.problems()), name, progress, threads=1)
+
+
+def _waves(models: list) -> list[list]:
+    "The models in build order, grouped: each group's models start from models of earlier groups only."
+    done, left, waves = set(), list(models), []
+    while left:
+        ready = [m for m in left if not m.init_from or m.init_from.split('@')[0] in done]
+        if not ready:
+            raise ValueError(f'init_from names a model that is not in the zoo or forms a cycle: {[m.name for m in left]}')
+        waves.append(ready)
+        done |= {m.name for m in ready}
+        left = [m for m in left if m not in ready]
+    return waves
+
+
+def build_tiny_world(
+    spec: ZooSpec | None = None,  # the zoo (default: `default_zoo()`)
+    root=None,  # the cache folder
+    progress: bool = True,  # progress lines and bars
+    workers: int = 1,  # processes: the models of one wave (see `_waves`) train side by side, one thread each
+) -> TinyWorld:
+    "Build (or load from the cache) the tokenizer and models of `spec`."
     spec = spec or default_zoo()
     path = Path(root or cache_root()) / f'tiny-world-{world_hash(spec)}'
-    problems = tiny_world(spec.seed, spec.sizes)
-    world = TinyWorld(path, spec, problems)
+    world = TinyWorld(path, spec, spec.problems())
     if (path / 'world.json').exists():
         return world
     start = time.time()
     path.mkdir(parents=True, exist_ok=True)
     write_json(path / 'spec.json', asdict(spec))
     if not (path / 'tokenizer' / 'tokenizer.json').exists():
-        tok = train_tokenizer(_world_texts(problems, spec.seed), spec.vocab_size)
+        tok = train_tokenizer(_world_texts(world.problems, spec.seed), spec.vocab_size)
         tmp = path / 'tokenizer.tmp'
         shutil.rmtree(tmp, ignore_errors=True)
         tok.save_pretrained(tmp)
         os.replace(tmp, path / 'tokenizer')
-    tok = world.tokenizer()
     built = {}
-    for m in spec.models:
-        out = world.model_path(m.name)
-        if (out / 'done.json').exists():
-            built[m.name] = read_json(out / 'done.json')
-            continue
-        pairs = [
-            (p.question, render(p, _style_of(m, p), derive_seed(m.seed, p.id)))
-            for fam in m.families
-            for p in problems[fam]['train'][: m.family_limits.get(fam)]
-        ]
-        if m.init_from:
-            from transformers import AutoModelForCausalLM
+    for wave in _waves(spec.models):
+        todo = [m.name for m in wave if not (world.model_path(m.name) / 'done.json').exists()]
+        built.update({m.name: read_json(world.model_path(m.name) / 'done.json') for m in wave if m.name not in todo})
+        if workers > 1 and len(todo) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
-            if m.init_from not in built:
-                raise ValueError(f'{m.name}: init_from={m.init_from!r} must be built before it (list it earlier)')
-            model = AutoModelForCausalLM.from_pretrained(world.model_path(m.init_from))
+            from ded_nb import models as importable  # the workers import it (not a notebook's __main__)
+
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context('spawn')) as pool:
+                futures = {n: pool.submit(importable._train_in_worker, str(path), asdict(spec), n, progress) for n in todo}
+                built.update({n: f.result() for n, f in futures.items()})
         else:
-            model = new_model(m.size, tok, seed=m.seed)
-        if progress:
-            print(
-                f'building {m.name}: {m.size} ({sum(x.numel() for x in model.parameters()) / 1e6:.2f}M parameters), '
-                f'{m.style} style, {m.steps} steps on {len(pairs)} examples',
-                file=sys.stderr,
-            )
-        stats = train_lm(
-            model, tok, pairs, m.steps, m.batch_size, m.lr, warmup=m.warmup, seed=m.seed, progress=progress
-        )
-        stats.update(params=sum(x.numel() for x in model.parameters()), spec=asdict(m))
-        tmp = out.with_name(out.name + '.tmp')
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        write_json(tmp / 'done.json', stats)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-        built[m.name] = stats
+            built.update({n: train_zoo_model(world, n, progress) for n in todo})
     write_json(
         path / 'world.json',
         {
             'hash': world_hash(spec),
             'world_version': WORLD_VERSION,
             'build_seconds': round(time.time() - start, 1),
+            'workers': workers,
             'models': {
                 k: {kk: v[kk] for kk in ('params', 'steps', 'tokens', 'seconds', 'tokens_per_s')}
                 for k, v in built.items()
@@ -521,7 +714,7 @@ def get_world(name: str | None, progress: bool = True) -> TinyWorld | None:
         return None
     if name not in ZOOS:
         raise KeyError(f'unknown tiny world {name!r}; known: {sorted(ZOOS)}')
-    return build_tiny_world(ZOOS[name](), progress=progress)
+    return build_tiny_world(ZOOS[name](), progress=progress, workers=2 if name in PARALLEL_BUILD else 1)
 
 # %% ../nbs/08_models.ipynb #b22c87c5
 def smollm2_gguf() -> Path:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from .core import Problem
 
 # %% auto #0
-__all__ = ['OPS_TEXT', 'FAMILIES', 'DEFAULT_SIZES', 'WORLD_PROBLEMS', 'chain_ops', 'apply_op', 'chain_question', 'maxof_question',
-           'func_spec', 'make_problem', 'make_split', 'tiny_world', 'world_problems']
+__all__ = ['OPS_TEXT', 'FAMILIES', 'DEFAULT_SIZES', 'SPLIT_ORDER', 'STUDY_SIZES', 'STUDY_OPTIONS', 'STUDY_LEVELS',
+           'WORLD_PROBLEMS', 'chain_ops', 'apply_op', 'chain_question', 'arith_ops', 'maxof_question', 'func_spec',
+           'make_problem', 'make_split', 'tiny_world', 'WorldProblems', 'world_splits', 'world_problems']
 
 # %% ../nbs/07_tasks.ipynb #47005b68
 OPS_TEXT = {'+': 'add {b}', '-': 'subtract {b}', '*': 'multiply by {b}'}
@@ -42,15 +43,39 @@ def chain_question(start: int, ops: list) -> str:
     said = steps[0].capitalize() if len(steps) == 1 else ', then '.join([steps[0].capitalize(), *steps[1:]])
     return f'Start with {start}. {said}. What number do you get?'
 
+# %% ../nbs/07_tasks.ipynb #586b5b54
+def arith_ops(rng: random.Random, level: int) -> tuple[int, list]:
+    "A start value in 2-99 and `level` operations (add/subtract 2-19, multiply by 2-3), every value in 0-99."
+    value = start = rng.randint(2, 99)
+    ops = []
+    for _ in range(level):
+        choices = ['+'] * (value <= 97) + ['-'] * (value >= 4) + ['*'] * (value <= 33)
+        op = rng.choice(choices)
+        if op == '*':
+            b = rng.choice([k for k in (2, 3) if value * k <= 99])
+        elif op == '+':
+            b = rng.randint(2, min(19, 99 - value))
+        else:
+            b = rng.randint(2, min(19, value))
+        value = apply_op(value, op, b)
+        ops.append((op, b))
+    return start, ops
+
 # %% ../nbs/07_tasks.ipynb #13f7df69
 def maxof_question(numbers: list[int]) -> str:
     "The question text of a maxof problem."
     return f"Which is the largest of {', '.join(map(str, numbers))}?"
 
 # %% ../nbs/07_tasks.ipynb #a94a12e3
-def func_spec(rng: random.Random, level: int) -> dict:
+def func_spec(
+    rng: random.Random,  # the split's generator
+    level: int,  # 1 linear, 2 a condition, 3 (and above) a sum over a range
+    a_max: int = 9,  # the factor a is in 2..a_max
+    b_max: int = 20,  # the offset b is in 0..b_max
+    sum_b_mod: int = 10,  # the sum shape's offset is b mod sum_b_mod
+) -> dict:
     "A function to write: its description, a reference body and hidden test inputs."
-    a, b, c = rng.randint(2, 9), rng.randint(0, 20), rng.randint(2, 9)
+    a, b, c = rng.randint(2, a_max), rng.randint(0, b_max), rng.randint(2, 9)
     if level == 1:
         desc, body, ref = f'returns {a}*x + {b}', f'return {a} * x + {b}', lambda x: a * x + b
     elif level == 2:
@@ -60,7 +85,7 @@ def func_spec(rng: random.Random, level: int) -> dict:
             lambda x: a * x if x > c else x + b,
         )
     else:
-        b = b % 10
+        b = b % sum_b_mod
         desc, body, ref = (
             f'returns the sum of {a}*i + {b} for i from 0 to x - 1',
             f'return sum({a} * i + {b} for i in range(x))',
@@ -70,19 +95,20 @@ def func_spec(rng: random.Random, level: int) -> dict:
     return {'desc': desc, 'body': body, 'tests': [(x, ref(x)) for x in inputs]}
 
 # %% ../nbs/07_tasks.ipynb #1b98b469
-FAMILIES = {'chain': 'math', 'maxof': 'math', 'func': 'code'}
+FAMILIES = {'chain': 'math', 'arith': 'math', 'maxof': 'math', 'func': 'code'}
+_OPS_OF = {'chain': chain_ops, 'arith': arith_ops}
 
 
-def make_problem(family: str, rng: random.Random, level: int) -> Problem:
-    "One seeded problem of `family` at difficulty `level`."
-    if family == 'chain':
-        start, ops = chain_ops(rng, level)
+def make_problem(family: str, rng: random.Random, level: int, **options) -> Problem:
+    "One seeded problem of `family` at difficulty `level` (`options`: the family generator's keyword arguments)."
+    if family in _OPS_OF:
+        start, ops = _OPS_OF[family](rng, level, **options)
         value = start
         for op, b in ops:
             value = apply_op(value, op, b)
         return Problem(
             '',
-            'tiny_chain',
+            f'tiny_{family}',
             'math',
             chain_question(start, ops),
             str(value),
@@ -94,7 +120,7 @@ def make_problem(family: str, rng: random.Random, level: int) -> Problem:
             '', 'tiny_maxof', 'math', maxof_question(numbers), str(max(numbers)), {'level': level, 'numbers': numbers}
         )
     if family == 'func':
-        spec = func_spec(rng, level)
+        spec = func_spec(rng, level, **options)
         question = f'Write a Python function f(x) that {spec["desc"]}.'
         test = '\n'.join(f'assert f({x}) == {y}' for x, y in spec['tests'])
         return Problem('', 'tiny_func', 'code', question, None, {'level': level, 'body': spec['body'], 'test': test})
@@ -106,10 +132,12 @@ def make_split(
     n: int,  # how many problems
     seed: int,  # the world seed
     levels=(1, 2, 3, 4),  # difficulty levels, cycled
-    exclude: set = frozenset(),  # question texts to avoid (the other split)
-    split='train',  # `train` or `test` (part of the ids and the seed)
+    exclude: set = frozenset(),  # question texts to avoid (the other splits)
+    split='train',  # the split's name (part of the ids and the seed): `train`, `pool`, `dev` or `test`
+    stratified: bool = False,  # exactly as many problems per level (error if a level runs out) instead of dropping it
+    options: dict | None = None,  # the family generator's keyword arguments
 ) -> list[Problem]:
-    "`n` distinct problems of `family` (levels cycled; a level with no new questions is dropped), none in `exclude`."
+    "`n` distinct problems of `family`, levels cycled, none in `exclude`; a level with no new questions is dropped."
     rng, out, seen, live = random.Random(f'{family}:{split}:{seed}'), [], set(exclude), list(levels)
     misses = {level: 0 for level in levels}
     i = 0
@@ -118,10 +146,12 @@ def make_split(
             raise ValueError(f'{family}: only {len(out)} distinct problems outside the excluded set, {n} asked')
         level = live[i % len(live)]
         i += 1
-        p = make_problem(family, rng, level)
+        p = make_problem(family, rng, level, **(options or {}))
         if p.question in seen:
             misses[level] += 1
             if misses[level] > 200:
+                if stratified:
+                    raise ValueError(f'{family}:{split}: level {level} has no new questions after {len(out)} problems')
                 live.remove(level)  # this level has (almost) no new questions left
             continue
         misses[level] = 0
@@ -133,32 +163,96 @@ def make_split(
 
 # %% ../nbs/07_tasks.ipynb #6f5c78cd
 DEFAULT_SIZES = {'chain': (4000, 200), 'maxof': (1500, 100), 'func': (1200, 100)}
+SPLIT_ORDER = ('test', 'dev', 'pool', 'train')  # made in this order, each excluding the questions before it
 
 
-def tiny_world(seed: int = 0, sizes: dict | None = None) -> dict:
-    "Train and test splits of every tiny-world family: `{family: {'train': [...], 'test': [...]}}`."
-    sizes = sizes or DEFAULT_SIZES
+def _split_sizes(sizes) -> dict:
+    "A family's sizes as {split: n}: `(n_train, n_test)` or a mapping."
+    if isinstance(sizes, dict):
+        unknown = set(sizes) - set(SPLIT_ORDER)
+        if unknown:
+            raise ValueError(f'unknown splits {sorted(unknown)}; known: {list(SPLIT_ORDER)}')
+        return sizes
+    n_train, n_test = sizes
+    return {'test': n_test, 'train': n_train}
+
+
+def tiny_world(
+    seed: int = 0,  # the world seed
+    sizes: dict | None = None,  # family -> (n_train, n_test) or {split: n}
+    options: dict | None = None,  # family -> the generator's keyword arguments
+    levels: dict | None = None,  # family -> its difficulty levels (default 1-4)
+) -> dict:
+    "Every family's splits, disjoint: `{family: {split: [...]}}`."
+    sizes, options, levels = sizes or DEFAULT_SIZES, options or {}, levels or {}
     world = {}
-    for family, (n_train, n_test) in sizes.items():
-        test = make_split(family, n_test, seed, split='test')
-        train = make_split(family, n_train, seed, exclude={p.question for p in test}, split='train')
-        world[family] = {'train': train, 'test': test}
+    for family, fam_sizes in sizes.items():
+        made, seen = {}, set()
+        for split in [s for s in SPLIT_ORDER if s in _split_sizes(fam_sizes)]:
+            made[split] = make_split(
+                family,
+                _split_sizes(fam_sizes)[split],
+                seed,
+                levels=tuple(levels.get(family, (1, 2, 3, 4))),
+                exclude=seen,
+                split=split,
+                stratified=split != 'train',
+                options=options.get(family),
+            )
+            seen |= {p.question for p in made[split]}
+        world[family] = made
     return world
 
 # %% ../nbs/07_tasks.ipynb #31088221
-WORLD_PROBLEMS = {  # name -> (seed, split sizes per family)
-    'default': (0, DEFAULT_SIZES),
-    'micro': (0, {'chain': (200, 24), 'maxof': (100, 12), 'func': (100, 12)}),
+@dataclass
+class WorldProblems:
+    "How a named world's problems are made: seed, split sizes, generator options and levels per family."
+
+    seed: int
+    sizes: dict
+    options: dict = field(default_factory=dict)
+    levels: dict = field(default_factory=dict)
+
+
+STUDY_SIZES = {
+    'arith': {'test': 1000, 'dev': 1000, 'pool': 1200, 'train': 30000},
+    'maxof': {'test': 500, 'dev': 500, 'train': 8000},
+    'func': {'test': 300, 'dev': 300, 'pool': 600, 'train': 3000},
+}
+STUDY_OPTIONS = {'func': {'a_max': 19, 'b_max': 99, 'sum_b_mod': 50}}
+STUDY_LEVELS = {'func': (1, 2, 3)}
+
+WORLD_PROBLEMS = {
+    'default': WorldProblems(0, DEFAULT_SIZES),
+    'micro': WorldProblems(0, {'chain': (200, 24), 'maxof': (100, 12), 'func': (100, 12)}),
+    'study': WorldProblems(0, STUDY_SIZES, STUDY_OPTIONS, STUDY_LEVELS),
+    'study-micro': WorldProblems(
+        0,
+        {
+            'arith': {'test': 24, 'dev': 24, 'pool': 48, 'train': 300},
+            'maxof': {'test': 12, 'dev': 12, 'train': 100},
+            'func': {'test': 12, 'dev': 12, 'pool': 24, 'train': 100},
+        },
+        STUDY_OPTIONS,
+        STUDY_LEVELS,
+    ),
 }
 
 _PROBLEM_CACHE = {}
 
 
+def world_splits(name: str) -> dict:
+    "The splits of each family of the named world `name`, without making any problem: `{family: [split, ...]}`."
+    if name not in WORLD_PROBLEMS:
+        raise KeyError(f'unknown tiny world {name!r}; known: {sorted(WORLD_PROBLEMS)}')
+    return {f: list(_split_sizes(sizes)) for f, sizes in WORLD_PROBLEMS[name].sizes.items()}
+
+
 def world_problems(name: str) -> dict:
-    "The problems of the named tiny world `name` (no models built): `{family: {'train': [...], 'test': [...]}}`."
+    "The problems of the named tiny world `name` (no models built): `{family: {split: [...]}}`."
     if name not in WORLD_PROBLEMS:
         raise KeyError(f'unknown tiny world {name!r}; known: {sorted(WORLD_PROBLEMS)}')
     if name not in _PROBLEM_CACHE:
-        seed, sizes = WORLD_PROBLEMS[name]
-        _PROBLEM_CACHE[name] = tiny_world(seed, sizes)
+        w = WORLD_PROBLEMS[name]
+        _PROBLEM_CACHE[name] = tiny_world(w.seed, w.sizes, w.options, w.levels)
     return _PROBLEM_CACHE[name]
