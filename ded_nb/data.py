@@ -750,7 +750,7 @@ def parse_problem_spec(spec: str) -> tuple[str, slice]:
 # %% ../nbs/02_data.ipynb #244502df
 def check_problem_spec(spec: str, world=None) -> str:
     "Raise `ProblemSpecError` unless `spec` names something that exists; returns its kind."
-    from ded_nb.tasks import WORLD_PROBLEMS, FAMILIES, SPLIT_ORDER, world_splits
+    from ded_nb.tasks import WORLD_PROBLEMS, FAMILIES, SPLIT_ORDER
 
     source, _ = parse_problem_spec(spec)
     if source.startswith('tiny:'):
@@ -762,7 +762,7 @@ def check_problem_spec(spec: str, world=None) -> str:
             )
         if not hasattr(world, 'problems') and world not in WORLD_PROBLEMS:
             raise ProblemSpecError(f'{spec!r} needs a tiny world, one of {sorted(WORLD_PROBLEMS)}')
-        splits = {f: list(s) for f, s in world.problems.items()} if hasattr(world, 'problems') else world_splits(world)
+        splits = {f: list(s) for f, s in world.problems.items()} if hasattr(world, 'problems') else WORLD_PROBLEMS[world].splits()
         if parts[2] not in splits.get(parts[1], []):
             raise ProblemSpecError(f'{spec!r}: this tiny world has {parts[1]} splits {sorted(splits.get(parts[1], []))}')
         return 'tiny'

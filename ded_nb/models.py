@@ -5,10 +5,11 @@
 # %% ../nbs/08_models.ipynb #423920db
 from __future__ import annotations
 import json, math, os, random, shutil, sys, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed, project_root
-from .tasks import tiny_world, DEFAULT_SIZES, WORLD_PROBLEMS
+from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world
 
 # %% auto #0
 __all__ = ['PLACES', 'STYLES', 'STUDY_STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'SIZES', 'WORLD_VERSION', 'ZOOS',
@@ -106,7 +107,7 @@ def render(problem: Problem, style: str, seed: int = 0) -> str:
     "The assistant response to `problem` in `style`: `<think>` reasoning, then the answer."
     fam = problem.benchmark.removeprefix('tiny_')
     if style in STUDY_STYLES:
-        return _study_render(problem, style, random.Random(f'{seed}:{style}:{problem.question}'))
+        return _study_render(problem, fam, style, random.Random(f'{seed}:{style}:{problem.question}'))
     if fam == 'func':
         body = problem.meta['body']
         think = {
@@ -163,9 +164,8 @@ def split_steps(problem: Problem, rng: random.Random, p_split: float = 0.5) -> l
     return out
 
 
-def _study_render(problem: Problem, style: str, rng: random.Random) -> str:
-    "A trace of a study-world problem in a study style."
-    fam = problem.benchmark.removeprefix('tiny_')
+def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) -> str:
+    "A trace of a study-world problem of family `fam` in a study style."
     if fam == 'func':
         body, what = problem.meta['body'], problem.question.split(' that ', 1)[1][:-1]
         plan = _FUNC_PLAN[style]
@@ -386,7 +386,7 @@ class ZooSpec:
 
     def problems(self) -> dict:
         "The world's problems: `{family: {split: [...]}}`."
-        return tiny_world(self.seed, self.sizes, self.options, self.levels)
+        return WorldProblems(self.seed, self.sizes, self.options, self.levels).make()
 
 # %% ../nbs/08_models.ipynb #87c37e60
 def default_zoo() -> ZooSpec:
@@ -452,16 +452,14 @@ def micro_zoo() -> ZooSpec:
     )
 
 # %% ../nbs/08_models.ipynb #38f57253
-def study_zoo(sizes: dict | None = None, name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooSpec:
+def study_zoo(name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooSpec:
     "The study world's zoo (see the design card): a base, two teachers with an early checkpoint each, a student."
-    from ded_nb.tasks import WORLD_PROBLEMS
-
-    w = WORLD_PROBLEMS[name]
+    w = named_world(name)
     steps = lambda n: max(2, int(n * scale))
     early = steps(200)
     return ZooSpec(
         seed=w.seed,
-        sizes=sizes or w.sizes,
+        sizes=w.sizes,
         options=w.options,
         levels=w.levels,
         models=[
@@ -566,27 +564,34 @@ def _world_texts(problems: dict, seed: int) -> list[str]:
     return texts
 
 
-def _style_of(m: ModelSpec, p: Problem, study: bool = False) -> str:
-    "The style `m` is trained in on `p`: its own, or for `mixed` a reasoning style drawn per problem (seeded)."
+def _mixed_choices(p: Problem, styles: tuple) -> list:
+    "The styles a `mixed` model draws from for `p`: every study style; of the default ones, the reasoning styles."
+    if styles == STUDY_STYLES:
+        return list(STUDY_STYLES)
+    return ['direct'] if p.benchmark == 'tiny_maxof' else ['concise', 'verbose', 'noisy']
+
+
+def _style_of(m: ModelSpec, p: Problem, styles: tuple) -> str:
+    "The style `m` is trained in on `p`: its own, or for `mixed` one of the world's `styles` drawn per problem (seeded)."
     if m.style != 'mixed':
         return m.style
-    if study:
-        return random.Random(f'{m.seed}:{p.id}').choice(STUDY_STYLES)
-    if p.benchmark == 'tiny_maxof':
-        return 'direct'
-    return random.Random(f'{m.seed}:{p.id}').choice(['concise', 'verbose', 'noisy'])
+    return random.Random(f'{m.seed}:{p.id}').choice(_mixed_choices(p, styles))
 
 
-def _save_model(model, tok, out: Path, stats: dict):
-    "Save a model atomically (a temporary folder, then a rename) with its `done.json`."
+def _write_folder(out: Path, *savers):
+    "Write a folder atomically: each saver writes into a temporary folder, which then replaces `out`."
     tmp = out.with_name(out.name + '.tmp')
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    write_json(tmp / 'done.json', stats)
+    for save in savers:
+        save(tmp)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
+
+
+def _save_model(model, tok, out: Path, stats: dict):
+    "Save a model, its tokenizer and its `done.json` atomically."
+    _write_folder(out, model.save_pretrained, tok.save_pretrained, lambda tmp: write_json(tmp / 'done.json', stats))
 
 
 def train_zoo_model(
@@ -601,11 +606,13 @@ def train_zoo_model(
 
     if threads:
         torch.set_num_threads(threads)
-    m = next(x for x in world.spec.models if x.name == name)
+    m = next((x for x in world.spec.models if x.name == name), None)
+    if m is None:
+        raise KeyError(f'no model {name!r} in the zoo: {[x.name for x in world.spec.models]}')
     tok, problems = world.tokenizer(), world.problems
-    study = _styles_of_world(problems) == STUDY_STYLES
+    styles = _styles_of_world(problems)
     pairs = [
-        (p.question, render(p, _style_of(m, p, study), derive_seed(m.seed, p.id)))
+        (p.question, render(p, _style_of(m, p, styles), derive_seed(m.seed, p.id)))
         for fam in m.families
         for p in problems[fam]['train'][: m.family_limits.get(fam)]
     ]
@@ -668,15 +675,33 @@ def build_tiny_world(
     world = TinyWorld(path, spec, spec.problems())
     if (path / 'world.json').exists():
         return world
-    start = time.time()
     path.mkdir(parents=True, exist_ok=True)
+    with _build_lock(path):
+        if not (path / 'world.json').exists():  # another process may have built it while this one waited
+            _build(world, progress, workers)
+    return world
+
+
+@contextmanager
+def _build_lock(path: Path):
+    "An exclusive lock on a world's folder: two processes never train the same models at once."
+    import fcntl
+
+    with open(path / 'build.lock', 'w') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(world: TinyWorld, progress: bool, workers: int):
+    "Train the tokenizer and every model of `world.spec` not built yet, then write `world.json`."
+    spec, path, start = world.spec, world.path, time.time()
     write_json(path / 'spec.json', asdict(spec))
     if not (path / 'tokenizer' / 'tokenizer.json').exists():
         tok = train_tokenizer(_world_texts(world.problems, spec.seed), spec.vocab_size)
-        tmp = path / 'tokenizer.tmp'
-        shutil.rmtree(tmp, ignore_errors=True)
-        tok.save_pretrained(tmp)
-        os.replace(tmp, path / 'tokenizer')
+        _write_folder(path / 'tokenizer', tok.save_pretrained)
     built = {}
     for wave in _waves(spec.models):
         todo = [m.name for m in wave if not (world.model_path(m.name) / 'done.json').exists()]
@@ -705,7 +730,6 @@ def build_tiny_world(
             },
         },
     )
-    return world
 
 # %% ../nbs/08_models.ipynb #8c048b34
 def get_world(name: str | None, progress: bool = True) -> TinyWorld | None:

@@ -11,7 +11,7 @@ from .core import Problem
 # %% auto #0
 __all__ = ['OPS_TEXT', 'FAMILIES', 'DEFAULT_SIZES', 'SPLIT_ORDER', 'STUDY_SIZES', 'STUDY_OPTIONS', 'STUDY_LEVELS',
            'WORLD_PROBLEMS', 'chain_ops', 'apply_op', 'chain_question', 'arith_ops', 'maxof_question', 'func_spec',
-           'make_problem', 'make_split', 'tiny_world', 'WorldProblems', 'world_splits', 'world_problems']
+           'make_problem', 'make_split', 'tiny_world', 'WorldProblems', 'named_world', 'world_problems']
 
 # %% ../nbs/07_tasks.ipynb #47005b68
 OPS_TEXT = {'+': 'add {b}', '-': 'subtract {b}', '*': 'multiply by {b}'}
@@ -137,7 +137,7 @@ def make_split(
     stratified: bool = False,  # exactly as many problems per level (error if a level runs out) instead of dropping it
     options: dict | None = None,  # the family generator's keyword arguments
 ) -> list[Problem]:
-    "`n` distinct problems of `family`, levels cycled, none in `exclude`; a level with no new questions is dropped."
+    "`n` distinct problems of `family`, levels cycled, none in `exclude`; a level that runs out is dropped (or an error)."
     rng, out, seen, live = random.Random(f'{family}:{split}:{seed}'), [], set(exclude), list(levels)
     misses = {level: 0 for level in levels}
     i = 0
@@ -187,11 +187,11 @@ def tiny_world(
     sizes, options, levels = sizes or DEFAULT_SIZES, options or {}, levels or {}
     world = {}
     for family, fam_sizes in sizes.items():
-        made, seen = {}, set()
-        for split in [s for s in SPLIT_ORDER if s in _split_sizes(fam_sizes)]:
+        made, seen, wanted = {}, set(), _split_sizes(fam_sizes)
+        for split in [s for s in SPLIT_ORDER if s in wanted]:
             made[split] = make_split(
                 family,
-                _split_sizes(fam_sizes)[split],
+                wanted[split],
                 seed,
                 levels=tuple(levels.get(family, (1, 2, 3, 4))),
                 exclude=seen,
@@ -212,6 +212,14 @@ class WorldProblems:
     sizes: dict
     options: dict = field(default_factory=dict)
     levels: dict = field(default_factory=dict)
+
+    def make(self) -> dict:
+        "The problems: `{family: {split: [...]}}`."
+        return tiny_world(self.seed, self.sizes, self.options, self.levels)
+
+    def splits(self) -> dict:
+        "The splits of each family, without making any problem: `{family: [split, ...]}`."
+        return {f: list(_split_sizes(sizes)) for f, sizes in self.sizes.items()}
 
 
 STUDY_SIZES = {
@@ -241,18 +249,15 @@ WORLD_PROBLEMS = {
 _PROBLEM_CACHE = {}
 
 
-def world_splits(name: str) -> dict:
-    "The splits of each family of the named world `name`, without making any problem: `{family: [split, ...]}`."
+def named_world(name: str) -> WorldProblems:
+    "How the named tiny world `name` makes its problems."
     if name not in WORLD_PROBLEMS:
         raise KeyError(f'unknown tiny world {name!r}; known: {sorted(WORLD_PROBLEMS)}')
-    return {f: list(_split_sizes(sizes)) for f, sizes in WORLD_PROBLEMS[name].sizes.items()}
+    return WORLD_PROBLEMS[name]
 
 
 def world_problems(name: str) -> dict:
     "The problems of the named tiny world `name` (no models built): `{family: {split: [...]}}`."
-    if name not in WORLD_PROBLEMS:
-        raise KeyError(f'unknown tiny world {name!r}; known: {sorted(WORLD_PROBLEMS)}')
     if name not in _PROBLEM_CACHE:
-        w = WORLD_PROBLEMS[name]
-        _PROBLEM_CACHE[name] = tiny_world(w.seed, w.sizes, w.options, w.levels)
+        _PROBLEM_CACHE[name] = named_world(name).make()
     return _PROBLEM_CACHE[name]
