@@ -456,21 +456,21 @@ def study_zoo(name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooS
     "The study world's zoo (see the design card): a base, two teachers with an early checkpoint each, a student."
     w = named_world(name)
     steps = lambda n: max(2, int(n * scale))
-    early = steps(200)
+    base_data = {'func': 400, 'arith': 12000}  # with all 8,000 maxof questions: ~39 % of the base's examples
     return ZooSpec(
         seed=w.seed,
         sizes=w.sizes,
         options=w.options,
         levels=w.levels,
         models=[
-            ModelSpec('base', 'base', size, 'mixed', steps=steps(2000), lr=3e-3, families=('arith', 'maxof', 'func'),
-                      seed=0, checkpoints=(steps(1400),)),
-            ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(1600), lr=2e-3, warmup=10,
-                      families=('arith', 'func'), seed=1, init_from='base', checkpoints=(early,)),
-            ModelSpec('teacher-worded', 'teacher', size, 'worded', steps=steps(1600), lr=2e-3, warmup=10,
-                      families=('arith', 'func'), seed=2, init_from='base', checkpoints=(early,)),
-            ModelSpec('student', 'student', size, 'compact', steps=steps(300), lr=1e-3, warmup=10,
-                      families=('arith', 'maxof', 'func'), seed=3, init_from=f'base@{steps(1400)}'),
+            ModelSpec('base', 'base', size, 'mixed', steps=steps(1400), lr=3e-3, families=('arith', 'maxof', 'func'),
+                      family_limits=base_data, seed=0),
+            ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(1800), lr=2e-3, warmup=10,
+                      families=('arith', 'func'), seed=1, init_from='base', checkpoints=(steps(600),)),
+            ModelSpec('teacher-worded', 'teacher', size, 'worded', steps=steps(1000), lr=2e-3, warmup=10,
+                      families=('arith', 'func'), seed=2, init_from='base', checkpoints=(steps(600),)),
+            ModelSpec('student', 'student', size, 'compact', steps=steps(500), lr=1e-3, warmup=10,
+                      families=('arith', 'maxof', 'func'), seed=3, init_from='base'),
         ],
     )
 

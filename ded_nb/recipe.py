@@ -12,10 +12,10 @@ from .distill import SFTProfile
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['TINY', 'SMOKE', 'PAPER', 'RECIPES', 'RecipeError', 'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Recipe',
-           'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'load_recipe',
-           'recipe_problems', 'eval_suites', 'bench_suites', 'curation_pools', 'check_length_budget',
-           'recipe_resources', 'evaluate_suites']
+__all__ = ['PRECONDITION_TARGETS', 'TINY', 'SMOKE', 'PAPER', 'RECIPES', 'RecipeError', 'TeacherStudy', 'Curation', 'Evaluation',
+           'Benchmarking', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict',
+           'parse_override', 'apply_overrides', 'load_recipe', 'recipe_problems', 'eval_suites', 'bench_suites',
+           'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites']
 
 # %% ../nbs/14_recipe.ipynb #c10b340f
 class RecipeError(ValueError):
@@ -82,6 +82,31 @@ class Benchmarking:
     suites: dict[str, str]  # suite name -> problem spec
     sampling: SamplingParams  # n samples per problem (avg@n)
 
+# %% ../nbs/14_recipe.ipynb #5e1c0a11
+PRECONDITION_TARGETS = {  # name -> [low, high] (None: unbounded); shares are fractions (`ded_nb.preconditions`)
+    'teachers': [4, None],
+    'best_teacher_accuracy': [0.80, None],
+    'teacher_accuracy_spread': [0.15, None],
+    'teacher_entropy_spread': [0.2, None],
+    'student_pool_accuracy': [0.20, 0.50],
+    'student_level_spread': [0.30, None],
+    'student_ood_accuracy': [0.60, None],
+    'diversity': [0.05, None],
+    'pool_level_imbalance': [None, 0.05],
+    'pool_exact_overlap': [None, 0],
+    'hard_questions': [200, None],
+}
+
+
+@dataclass
+class Preconditions:
+    "What the world must give before a study runs (`ded_nb.preconditions`), and whether a miss stops the study."
+
+    enforce: bool = True  # stop the study when a precondition fails (else record it)
+    ood_suite: str = 'ood'  # the evaluation suite that measures out-of-domain skill
+    diversity_questions: int = 100  # pool questions the teachers sample (curation's sampling) for diversity and entropy
+    targets: dict[str, list] = field(default_factory=lambda: {k: list(v) for k, v in PRECONDITION_TARGETS.items()})
+
 # %% ../nbs/14_recipe.ipynb #287f47b4
 @dataclass
 class Recipe:
@@ -103,6 +128,7 @@ class Recipe:
     sandbox: str = 'bwrap'  # `bwrap`, or `unsafe` (no isolation; never a default)
     judge: str | None = None  # an optional LLM judge for correctness (not wired yet)
     tensor_parallel_size: int = 1  # vLLM GPUs per model
+    preconditions: Preconditions = field(default_factory=Preconditions)  # measured by the `world` stage
 
     def __post_init__(self):
         check_recipe(self)
@@ -169,6 +195,18 @@ def _check_suites(recipe: Recipe):
     if E.main_suite not in recipe.teacher_study.suites:
         raise RecipeError('teacher_study.suites', f'must include the main suite {E.main_suite!r}')
 
+
+def _check_preconditions(recipe: Recipe):
+    "The preconditions name a defined OOD suite and known targets, each `[low, high]`."
+    P = recipe.preconditions
+    if P.ood_suite not in recipe.evaluation.suites:
+        raise RecipeError('preconditions.ood_suite', f'{P.ood_suite!r} is not in {list(recipe.evaluation.suites)}')
+    for name, target in P.targets.items():
+        if name not in PRECONDITION_TARGETS:
+            raise RecipeError(f'preconditions.targets.{name}', f'unknown precondition; known: {list(PRECONDITION_TARGETS)}')
+        if len(target) != 2 or all(b is None for b in target):
+            raise RecipeError(f'preconditions.targets.{name}', f'expected [low, high] with a bound, got {target!r}')
+
 # %% ../nbs/14_recipe.ipynb #0ff9d157
 def check_recipe(recipe: Recipe) -> Recipe:
     "Raise `RecipeError` (naming the field) unless every value of `recipe` is usable together."
@@ -194,6 +232,7 @@ def check_recipe(recipe: Recipe) -> Recipe:
     _check_curation(recipe.curation, sft_profiles)
     _check_suites(recipe)
     _check_specs(recipe)
+    _check_preconditions(recipe)
     return recipe
 
 # %% ../nbs/14_recipe.ipynb #a4cbcaea
@@ -346,6 +385,8 @@ TINY = Recipe(
         suites={'in_domain': 'tiny:chain:test[:100]', 'ood': 'tiny:maxof:test[:50]', 'code': 'tiny:func:test[:50]'},
         sampling=_tiny_sampling(n=4),
     ),
+    # recorded, not enforced: this world fails them (stage 0 says which); the `study` world is built to meet them
+    preconditions=Preconditions(enforce=False),
 )
 
 # %% ../nbs/14_recipe.ipynb #e0cac38b
@@ -353,25 +394,26 @@ SMOKE = apply_overrides(
     TINY,
     [
         'name="smoke"',
-        'world="micro"',
+        'preconditions.enforce=false',
+        'world="study-micro"',
         'seeds=[0]',
-        'teachers=["tiny:teacher-verbose", "tiny:teacher-noisy"]',
-        'teacher_study.questions="tiny:chain:train[:16]"',
+        'teachers=["tiny:teacher-plain", "tiny:teacher-worded"]',
+        'teacher_study.questions="tiny:arith:pool[:16]"',
         'teacher_study.sampling.max_new_tokens=48',
-        'curation.pools={"math": "tiny:chain:train[-8:]", "code": "tiny:func:train[-4:]"}',
+        'curation.pools={"math": "tiny:arith:pool[:8]", "code": "tiny:func:pool[:6]"}',
         'curation.sampling.n=3',
         'curation.sampling.max_new_tokens=48',
         'curation.student_sampling.n=2',
         'curation.student_sampling.max_new_tokens=48',
         'curation.tau={"math": 0.5, "code": 0.5}',
         'curation.mix_target={"math": 6, "code": 6}',
-        'evaluation.suites.in_domain="tiny:chain:test[:8]"',
+        'evaluation.suites.in_domain="tiny:arith:test[:8]"',
         'evaluation.suites.ood="tiny:maxof:test[:4]"',
-        'evaluation.suites.code="tiny:func:test[:4]"',
+        'evaluation.suites.code="tiny:func:test[:6]"',
         'evaluation.sampling.max_new_tokens=48',
-        'benchmarking.suites.in_domain="tiny:chain:test[:8]"',
+        'benchmarking.suites.in_domain="tiny:arith:test[:8]"',
         'benchmarking.suites.ood="tiny:maxof:test[:4]"',
-        'benchmarking.suites.code="tiny:func:test[:4]"',
+        'benchmarking.suites.code="tiny:func:test[:6]"',
         'benchmarking.sampling.n=2',
         'benchmarking.sampling.max_new_tokens=48',
     ],
@@ -421,6 +463,8 @@ PAPER = Recipe(
     n_workers=16,
     judge=None,
     tensor_parallel_size=8,
+    # recorded, never enforced: the paper's student already scores 65 % on AIME24; GPQA-D is its out-of-domain suite
+    preconditions=Preconditions(enforce=False, ood_suite='gpqa_diamond'),
 )
 
 RECIPES = {'tiny': TINY, 'smoke': SMOKE, 'paper': PAPER}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'save_figure', 'fig1', 'fig1_points', 'kde',
-           'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'section_table1', 'section_diagnostics', 'section_curation',
-           'section_table3', 'section_table4', 'section_table5', 'section_table7', 'section_benchmarking',
-           'write_report']
+           'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'precondition_table', 'section_world', 'section_table1',
+           'section_diagnostics', 'section_curation', 'section_table3', 'section_table4', 'section_table5',
+           'section_table7', 'section_benchmarking', 'write_report']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -200,6 +200,59 @@ def _src(path, root) -> str:
         return str(p.relative_to(root))
     except ValueError:
         return str(p)
+
+# %% ../nbs/15_report.ipynb #5dfaaa0c
+_SHARES = ('best_teacher_accuracy', 'teacher_accuracy_spread', 'student_pool_accuracy', 'student_level_spread',
+           'student_ood_accuracy')
+
+
+def _shown(name: str, x) -> str:
+    if x is None:
+        return '–'
+    if name in _SHARES:
+        return f'{100 * x:.1f} %'
+    return f'{x:g}' if isinstance(x, int) else f'{x:.3f}'
+
+
+def precondition_table(result: dict) -> str:
+    "The preconditions of a `measure_preconditions` result as a markdown table, then the teachers measured."
+    from ded_nb.preconditions import DESCRIPTIONS
+
+    rows = []
+    for name, row in result['preconditions'].items():
+        low, high = row['target']
+        target = ' – '.join(_shown(name, b) for b in (low, high)) if low is not None and high is not None else (
+            f'≥ {_shown(name, low)}' if low is not None else f'≤ {_shown(name, high)}')
+        rows.append([f'`{name}`', DESCRIPTIONS.get(name, ''), _shown(name, row['value']), target,
+                     'yes' if row['met'] else '**no**'])
+    teachers = [
+        [f'`{t}`', f"{100 * m['accuracy']:.1f} %", f"{100 * m['correct_sample_share']:.1f} %", _shown('', m['diversity']),
+         m['pairs'], f"{m['entropy_bits']:.3f}"]
+        for t, m in result['measurements']['teachers'].items()
+    ]
+    return '\n\n'.join([
+        md_table(['precondition', 'measured', 'value', 'target', 'met'], rows),
+        md_table(['teacher', 'greedy accuracy (main)', 'correct samples (pool)', 'diversity', 'pairs', 'entropy (bits)'],
+                 teachers),
+    ])
+
+# %% ../nbs/15_report.ipynb #5dfaaa0e
+def section_world(world: dict | None, source: str) -> list[str]:
+    "The world's preconditions (stage 0): the table, then whether the study could run on it."
+    from ded_nb.preconditions import failures
+
+    if world is None:
+        return []
+    missed = failures(world['preconditions'])
+    if not missed:
+        verdict = 'Every precondition is met, so each mechanism of the recipe can act in this world.'
+    elif world['enforced']:
+        verdict = 'Preconditions missed (the study stopped): ' + '; '.join(missed) + '.'
+    else:
+        verdict = ('Preconditions missed, recorded but not enforced for this profile, so a null result below may say '
+                   'more about the world than about DED: ' + '; '.join(missed) + '.')
+    return ['## The world and its preconditions', '', f"World `{world['world']}`; source: `{source}`.", '',
+            precondition_table(world), '', verdict, '']
 
 # %% ../nbs/15_report.ipynb #5dfaaa0d
 def section_table1(study: dict, source: str) -> list[str]:
@@ -514,6 +567,7 @@ def write_report(
     dist: dict,  # `distillation.json`
     bench: dict,  # `benchmarking.json`
     inputs: dict,  # stage name -> run folder (for the sources)
+    world: dict | None = None,  # `preconditions.json` of the world stage
 ) -> str:
     "Write `README.md` (tables, figures, findings) for one reproduction run from its stage files; returns its text."
     from ded_nb.core import project_root
@@ -537,6 +591,8 @@ def write_report(
         'notebooks: `notebooks/`.',
         '',
     ]
+    if world is not None:
+        L += section_world(world, source('world', 'preconditions.json'))
     L += section_table1(study, source('teacher_study', 'teacher_study.json')) + section_diagnostics(study)
     L += section_curation(cur, source('curation', 'curation.json'))
     L += section_table3(dist, main, source('distillation', 'distillation.json')) + section_table4(dist)

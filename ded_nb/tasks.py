@@ -10,8 +10,8 @@ from .core import Problem
 
 # %% auto #0
 __all__ = ['OPS_TEXT', 'FAMILIES', 'DEFAULT_SIZES', 'SPLIT_ORDER', 'STUDY_SIZES', 'STUDY_OPTIONS', 'STUDY_LEVELS',
-           'WORLD_PROBLEMS', 'chain_ops', 'apply_op', 'chain_question', 'arith_ops', 'maxof_question', 'func_spec',
-           'make_problem', 'make_split', 'tiny_world', 'WorldProblems', 'named_world', 'world_problems']
+           'WORLD_PROBLEMS', 'chain_ops', 'apply_op', 'chain_question', 'arith_ops', 'maxof_question', 'maxof_numbers',
+           'func_spec', 'make_problem', 'make_split', 'tiny_world', 'WorldProblems', 'named_world', 'world_problems']
 
 # %% ../nbs/07_tasks.ipynb #47005b68
 OPS_TEXT = {'+': 'add {b}', '-': 'subtract {b}', '*': 'multiply by {b}'}
@@ -66,6 +66,17 @@ def maxof_question(numbers: list[int]) -> str:
     "The question text of a maxof problem."
     return f"Which is the largest of {', '.join(map(str, numbers))}?"
 
+# %% ../nbs/07_tasks.ipynb #6d6d5a30
+def maxof_numbers(
+    rng: random.Random,  # the split's generator
+    level: int,  # difficulty: how many numbers beyond `extra`
+    extra: int = 2,  # level 1 has 1 + extra numbers
+    low: int = 2,  # the smallest number
+    high: int = 99,  # the largest number
+) -> list[int]:
+    "The distinct numbers of a maxof problem at `level`."
+    return rng.sample(range(low, high + 1), level + extra)
+
 # %% ../nbs/07_tasks.ipynb #a94a12e3
 def func_spec(
     rng: random.Random,  # the split's generator
@@ -115,7 +126,7 @@ def make_problem(family: str, rng: random.Random, level: int, **options) -> Prob
             {'level': level, 'start': start, 'ops': ops},
         )
     if family == 'maxof':
-        numbers = rng.sample(range(2, 100), level + 2)
+        numbers = maxof_numbers(rng, level, **options)
         return Problem(
             '', 'tiny_maxof', 'math', maxof_question(numbers), str(max(numbers)), {'level': level, 'numbers': numbers}
         )
@@ -227,7 +238,7 @@ STUDY_SIZES = {
     'maxof': {'test': 500, 'dev': 500, 'train': 8000},
     'func': {'test': 300, 'dev': 300, 'pool': 600, 'train': 3000},
 }
-STUDY_OPTIONS = {'func': {'a_max': 19, 'b_max': 99, 'sum_b_mod': 50}}
+STUDY_OPTIONS = {'func': {'a_max': 19, 'b_max': 99, 'sum_b_mod': 50}, 'maxof': {'extra': 1, 'low': 10}}
 STUDY_LEVELS = {'func': (1, 2, 3)}
 
 WORLD_PROBLEMS = {

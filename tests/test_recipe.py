@@ -28,7 +28,7 @@ def test_a_bad_override_names_the_field_in_one_line(ded_cli):
                           ('curation.taux=1', 'curation.taux: unknown field'),
                           ('curation.tau.math="high"', 'curation.tau.math: expected a number'),
                           ('curation.p=9', 'curation.p: P = 9 must be in [1, M = 3]'),
-                          ('evaluation.suites.ood="tiny:maxof:dev"', 'evaluation.suites.ood')):
+                          ('evaluation.suites.ood="tiny:maxof:pool"', 'evaluation.suites.ood')):
         done = run([ded_cli, 'reproduce', '--profile', 'smoke', '--dry-run', '--set', value])
         assert done.returncode == 2 and needle in done.stderr, (value, done.stderr)
         assert 'Traceback' not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -38,7 +38,7 @@ def test_dry_run_says_why_each_stage_runs(ded_cli, tmp_path):
     done = run([ded_cli, 'reproduce', '--profile', 'smoke', '--dry-run', '--run-root', str(tmp_path / 'r'),
                 '--reports', str(tmp_path / 'rep')])
     assert done.returncode == 0, done.stderr
-    assert [s['why'] for s in json.loads(done.stdout)] == ['not run yet'] * 5
+    assert [s['why'] for s in json.loads(done.stdout)] == ['not run yet'] * 6
     assert 'would run (not run yet)' in done.stderr
 
 

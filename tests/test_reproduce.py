@@ -1,10 +1,10 @@
-"The stage notebooks through papermill with the smallest parameters (the `smoke` recipe on the micro world)."
+"The stage notebooks through papermill with the smallest parameters (the `smoke` recipe on the study-micro world)."
 import json, time
 from pathlib import Path
 import pytest
 from ded_nb.reproduce import reproduce, plan, StageError
 
-STAGES = ['teacher_study', 'curation', 'distillation', 'benchmarking', 'figures']
+STAGES = ['world', 'teacher_study', 'curation', 'distillation', 'benchmarking', 'figures']
 
 
 @pytest.fixture(scope='module')
@@ -33,7 +33,7 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     for fig in ('fig1_accuracy_vs_corpus_size', 'fig3_token_entropy', 'fig4_pca_shift', 'fig_curation_funnel'):
         assert (reports / f'{fig}.png').stat().st_size > 1000 and (reports / f'{fig}.svg').exists()
     readme = (reports / 'README.md').read_text()
-    for heading in ('Table 1', 'Table 3', 'Table 5', 'Table 7', 'Curation funnel'):
+    for heading in ('The world and its preconditions', 'Table 1', 'Table 3', 'Table 5', 'Table 7', 'Curation funnel'):
         assert heading in readme
     study = json.loads(next((root / 'runs').glob('teacher_study-*/teacher_study.json')).read_text())
     assert study['chosen_teacher'] in readme and study['config']['seeds'] == [0]
@@ -43,7 +43,7 @@ def test_second_run_skips_every_stage(smoke_run):
     root, _ = smoke_run
     start = time.time()
     log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False)
-    assert [s['status'] for s in log] == ['skip'] * 5
+    assert [s['status'] for s in log] == ['skip'] * len(STAGES)
     assert all(s['why'].startswith('done') for s in log)
     assert time.time() - start < 30
 
@@ -64,3 +64,13 @@ def test_failing_stage_names_notebook_and_cell(tmp_path):
     msg = str(e.value)
     assert 'teacher_study' in msg and 'cell' in msg and 'no such model' in msg and '01_teacher_study.ipynb' in msg
     assert not list((tmp_path / 'runs').glob('teacher_study-*/done.json'))  # not marked done
+
+
+def test_a_missed_precondition_stops_an_enforcing_study(tmp_path):
+    "The smoke world's micro teachers are far below 80 %: enforced, stage 0 stops the run and says which and by how much."
+    with pytest.raises(StageError) as e:
+        reproduce('smoke', ['preconditions.enforce=true'], run_root=tmp_path / 'runs', reports=tmp_path / 'reports',
+                  only=['world'], progress=False)
+    msg = str(e.value)
+    assert 'PreconditionError' in msg and 'best_teacher_accuracy' in msg and 'off by' in msg
+    assert not list((tmp_path / 'runs').glob('world-*/done.json'))
