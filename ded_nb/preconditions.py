@@ -112,7 +112,11 @@ def exact_overlap(pool: list, others: dict) -> dict:
         return ' '.join(normalize_words(p.question))
 
     pool_keys = [key(p) for p in pool]
-    return {name: sum(k in {key(p) for p in probs} for k in pool_keys) for name, probs in others.items()}
+    out = {}
+    for name, probs in others.items():
+        seen = {key(p) for p in probs}
+        out[name] = sum(k in seen for k in pool_keys)
+    return out
 
 
 def ngram_overlap(pool: list, others: dict, n: int, ignore_common: int) -> dict:
@@ -147,43 +151,29 @@ def held_out_splits(world) -> dict:
     }
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2eb
-def _teacher_entropy(teacher: str, trajs: list, world, max_len: int) -> float:
-    "Mean token entropy (bits) of `teacher` on its own first sample of each question."
+def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_tokenizer, out: Path, world, cache,
+                      progress) -> dict:
+    "A teacher's greedy accuracy on the main suite, and the diversity and token entropy of its samples on the pool."
+    from ded_nb.evaluate import evaluate_model, as_backend
+    from ded_nb.curate import sample_trajectories, save_trajectories, as_pairs
     from ded_nb.models import load_model
-    from ded_nb.teacher import corpus_entropy
+    from ded_nb.teacher import _teacher_name, corpus_entropy
 
-    first = [t for t in trajs if t.sample_idx == 0]
-    model, tok = load_model(teacher, world)
-    return corpus_entropy(model, tok, [(t.meta['question'], t.text) for t in first], max_len)['mean_bits']
-
-
-def _teacher_measures(recipe, teacher: str, main: list, pool: list, out: Path, world, cache, progress) -> dict:
-    "A teacher's greedy accuracy on the main suite, and the diversity and entropy of its samples on the pool."
-    from ded_nb.evaluate import evaluate_model
-    from ded_nb.curate import sample_trajectories, save_trajectories
-    from ded_nb.teacher import _teacher_name
-
-    name = _teacher_name(teacher)
-    ev = evaluate_model(teacher, {'main': main}, recipe.evaluation.sampling, out / name, world, cache,
-                        **recipe.run_options(), progress=progress)
-    trajs = sample_trajectories(teacher, pool, recipe.curation.sampling, _student_tokenizer(recipe, world), world, cache,
-                                **recipe.run_options(), progress=progress, desc=f'{name} samples')
+    name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend)
+    options = {**recipe.run_options(), 'progress': progress}  # `backend` is unused once a backend is passed
+    ev = evaluate_model(be, {'main': main}, recipe.evaluation.sampling, out / name, world, cache, **options)
+    trajs = sample_trajectories(be, pool, recipe.curation.sampling, student_tokenizer, world, cache, **options,
+                                desc=f'{name} samples')
     save_trajectories(trajs, out / name / 'samples.jsonl')
     distances = correct_pair_distances(trajs)
+    first = as_pairs([t for t in trajs if t.sample_idx == 0])  # entropy of its own text, one sample per question
     return {
         'accuracy': ev['suites']['main']['accuracy'],
         'correct_sample_share': sum(bool(t.correct) for t in trajs) / max(1, len(trajs)),
         'diversity': median_or_none(distances),
         'pairs': len(distances),
-        'entropy_bits': _teacher_entropy(teacher, trajs, world, recipe.sft.max_length),
+        'entropy_bits': corpus_entropy(*load_model(teacher, world), first, recipe.sft.max_length)['mean_bits'],
     }
-
-
-def _student_tokenizer(recipe, world):
-    "The student's tokenizer (lengths are counted in it)."
-    from ded_nb.models import load_model
-
-    return load_model(recipe.student, world)[1]
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2ec
 def measure_preconditions(
@@ -193,7 +183,7 @@ def measure_preconditions(
 ) -> dict:
     "Measure the recipe's world against `recipe.preconditions.targets`; write and return the table and measurements."
     from ded_nb.recipe import recipe_resources, recipe_problems
-    from ded_nb.evaluate import evaluate_model
+    from ded_nb.evaluate import evaluate_model, as_backend
     from ded_nb.curate import student_pass_rates
     from ded_nb.teacher import _teacher_name
 
@@ -204,20 +194,22 @@ def measure_preconditions(
     main = recipe_problems(recipe, recipe.evaluation.suites[recipe.evaluation.main_suite])
     ood = recipe_problems(recipe, recipe.evaluation.suites[P.ood_suite])
     pool = recipe_problems(recipe, recipe.curation.pools['math'])
+    student = as_backend(recipe.student, world, recipe.backend)  # loaded once: scored, sampled, and its tokenizer
     teachers = {
-        _teacher_name(t): _teacher_measures(recipe, t, main, pool[: P.diversity_questions], out / 'teachers', world,
-                                            cache, progress)
+        _teacher_name(t): _teacher_measures(recipe, t, main, pool[: P.diversity_questions], student.tokenizer,
+                                            out / 'teachers', world, cache, progress)
         for t in recipe.teachers
     }
-    ev = evaluate_model(recipe.student, {'pool': pool, 'ood': ood}, recipe.evaluation.sampling, out / 'student', world,
-                        cache, **recipe.run_options(), progress=progress)
+    options = {**recipe.run_options(), 'progress': progress}
+    ev = evaluate_model(student, {'pool': pool, 'ood': ood}, recipe.evaluation.sampling, out / 'student', world, cache,
+                        **options)
     pool_levels = {str(k): v['accuracy'] for k, v in ev['suites']['pool']['by_group'].items()}
-    rates = student_pass_rates(recipe.student, pool, recipe.curation.student_sampling, world, cache,
-                               **recipe.run_options(), progress=progress)
+    rates = student_pass_rates(student, pool, recipe.curation.student_sampling, world, cache, **options)
     accuracies = [t['accuracy'] for t in teachers.values()]
     entropies = [t['entropy_bits'] for t in teachers.values()]
     diversities = [t['diversity'] for t in teachers.values() if t['diversity'] is not None]
-    trained, held_out = training_questions(world), held_out_splits(world)
+    seen_elsewhere = {'training data': training_questions(world), **held_out_splits(world)}
+    overlap = exact_overlap(pool, seen_elsewhere)
     values = {
         'teachers': len(teachers),
         'best_teacher_accuracy': max(accuracies),
@@ -228,7 +220,7 @@ def measure_preconditions(
         'student_ood_accuracy': ev['suites']['ood']['accuracy'],
         'diversity': min(diversities) if len(diversities) == len(teachers) else None,
         'pool_level_imbalance': level_imbalance(pool),
-        'pool_exact_overlap': sum(exact_overlap(pool, {'training data': trained, **held_out}).values()),
+        'pool_exact_overlap': sum(overlap.values()),
         'hard_questions': sum(r <= recipe.curation.tau['math'] for r in rates.values()),
     }
     table = check_preconditions(values, P.targets)
@@ -243,12 +235,11 @@ def measure_preconditions(
             'ood_suite': {'name': P.ood_suite, 'n': len(ood)},
             'pool': {'n': len(pool), 'diversity_questions': len(pool[: P.diversity_questions])},
             'tau': recipe.curation.tau['math'],
-            'exact_overlap': exact_overlap(pool, {'training data': trained, **held_out}),
+            'exact_overlap': overlap,
             'ngram_overlap': {
                 'n': recipe.curation.decontamination_n,
                 'ignore_common': recipe.curation.decontamination_ignore_common,
-                'pool_questions': ngram_overlap(pool, {'training data': trained, **held_out},
-                                                recipe.curation.decontamination_n,
+                'pool_questions': ngram_overlap(pool, seen_elsewhere, recipe.curation.decontamination_n,
                                                 recipe.curation.decontamination_ignore_common),
                 'note': 'recorded, not a target: generated questions share operation phrases by chance',
             },

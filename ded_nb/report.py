@@ -202,16 +202,29 @@ def _src(path, root) -> str:
         return str(p)
 
 # %% ../nbs/15_report.ipynb #5dfaaa0c
-_SHARES = ('best_teacher_accuracy', 'teacher_accuracy_spread', 'student_pool_accuracy', 'student_level_spread',
-           'student_ood_accuracy')
+_SHARES = ('best_teacher_accuracy', 'student_pool_accuracy', 'student_ood_accuracy')
+_POINTS = ('teacher_accuracy_spread', 'student_level_spread')  # differences of shares
 
 
 def _shown(name: str, x) -> str:
+    "A precondition's value as a reader reads it: shares in %, differences of shares in points, else a number."
     if x is None:
         return '–'
     if name in _SHARES:
         return f'{100 * x:.1f} %'
+    if name in _POINTS:
+        return f'{100 * x:.1f} points'
     return f'{x:g}' if isinstance(x, int) else f'{x:.3f}'
+
+
+def _target_shown(name: str, target) -> str:
+    "A `[low, high]` target as `a – b`, `≥ a` or `≤ b`."
+    low, high = target
+    if low is not None and high is not None:
+        return f'{_shown(name, low)} – {_shown(name, high)}'
+    if low is not None:
+        return f'≥ {_shown(name, low)}'
+    return f'≤ {_shown(name, high)}'
 
 
 def precondition_table(result: dict) -> str:
@@ -220,11 +233,8 @@ def precondition_table(result: dict) -> str:
 
     rows = []
     for name, row in result['preconditions'].items():
-        low, high = row['target']
-        target = ' – '.join(_shown(name, b) for b in (low, high)) if low is not None and high is not None else (
-            f'≥ {_shown(name, low)}' if low is not None else f'≤ {_shown(name, high)}')
-        rows.append([f'`{name}`', DESCRIPTIONS.get(name, ''), _shown(name, row['value']), target,
-                     'yes' if row['met'] else '**no**'])
+        rows.append([f'`{name}`', DESCRIPTIONS.get(name, ''), _shown(name, row['value']),
+                     _target_shown(name, row['target']), 'yes' if row['met'] else '**no**'])
     teachers = [
         [f'`{t}`', f"{100 * m['accuracy']:.1f} %", f"{100 * m['correct_sample_share']:.1f} %", _shown('', m['diversity']),
          m['pairs'], f"{m['entropy_bits']:.3f}"]
@@ -591,8 +601,7 @@ def write_report(
         'notebooks: `notebooks/`.',
         '',
     ]
-    if world is not None:
-        L += section_world(world, source('world', 'preconditions.json'))
+    L += section_world(world, source('world', 'preconditions.json') if world else '')
     L += section_table1(study, source('teacher_study', 'teacher_study.json')) + section_diagnostics(study)
     L += section_curation(cur, source('curation', 'curation.json'))
     L += section_table3(dist, main, source('distillation', 'distillation.json')) + section_table4(dist)

@@ -257,17 +257,17 @@ def _status_line(
     return f"[{i}/{n}] {step['stage']:<14} {step['hash']}  {what} ({step['why']})"
 
 # %% ../nbs/16_reproduce.ipynb #0b0eb159
-def _build_world_first(profile: str, overrides, steps: list, dry_run: bool):
-    "Build or load the recipe's tiny world, with progress in this terminal, when a stage will run."
-    recipe = load_recipe(profile, list(overrides))
-    if recipe.world is None or dry_run or not any(s['runs'] for s in steps):
+def _build_world_first(steps: list, dry_run: bool):
+    "Build or load the planned recipe's tiny world, with progress in this terminal, when a stage will run."
+    name = steps[0]['config']['recipe']['world'] if steps else None
+    if name is None or dry_run or not any(s['runs'] for s in steps):
         return None
     from ded_nb.models import get_world
 
-    print(f'world {recipe.world!r}: building (or loading from the cache)', file=sys.stderr, flush=True)
+    print(f'world {name!r}: building (or loading from the cache)', file=sys.stderr, flush=True)
     start = time.time()
-    world = get_world(recipe.world, progress=True)
-    print(f'world {recipe.world!r} ready in {time.time() - start:.0f} s: {world.path}', file=sys.stderr, flush=True)
+    world = get_world(name, progress=True)
+    print(f'world {name!r} ready in {time.time() - start:.0f} s: {world.path}', file=sys.stderr, flush=True)
     return world
 
 # %% ../nbs/16_reproduce.ipynb #1a53c5ac
@@ -284,7 +284,7 @@ def reproduce(
 ) -> list[dict]:
     "Run the stage notebooks of a recipe in order, each only when it must (see `stage_status`); returns the log."
     steps = plan(profile, overrides, run_root, reports, force, stages)
-    _build_world_first(profile, overrides, steps, dry_run)
+    _build_world_first(steps, dry_run)
     log, run_ids = [], {}
     for i, step in enumerate(steps, 1):
         selected = only is None or step['stage'] in only
