@@ -7,11 +7,13 @@ from __future__ import annotations
 import json, math, os, time
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
-from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything
+from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed
 
 # %% auto #0
-__all__ = ['SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'bf16_available', 'sft',
-           'read_corpus', 'distill_and_evaluate', 'summarize_runs', 'distill_arm', 'distill_corpus']
+__all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
+           'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'distill_and_evaluate', 'summarize_runs', 'Arm',
+           'run_arms', 'arm_entry', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms',
+           'distillation_experiments', 'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -89,6 +91,17 @@ def bf16_available() -> bool:
 
     return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
 
+# %% ../nbs/12_distill.ipynb #5d0c3e1a
+def sft_steps(
+    n_samples: int,  # samples trained on
+    profile: SFTProfile,  # batch sizes and epochs
+    devices: int = 1,  # data-parallel processes
+) -> int:
+    "The optimizer steps of an SFT run of `n_samples` at the profile's epochs (what `sft` trains for)."
+    accum = max(1, profile.global_batch // (profile.per_device_batch * devices))
+    steps_per_epoch = math.ceil(n_samples / (profile.per_device_batch * devices * accum))
+    return math.ceil(steps_per_epoch * profile.epochs)
+
 # %% ../nbs/12_distill.ipynb #fefdc771
 def _last_checkpoint(out_dir: Path):
     ckpts = sorted(out_dir.glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[1]))
@@ -125,8 +138,8 @@ def sft(
         )
     devices = max(1, int(os.environ.get('WORLD_SIZE', '1')))
     accum = max(1, prof.global_batch // (prof.per_device_batch * devices))
-    steps_per_epoch = math.ceil(len(kept) / (prof.per_device_batch * devices * accum))
-    total = max_steps or math.ceil(steps_per_epoch * prof.epochs)
+    steps_per_epoch = sft_steps(len(kept), replace(prof, epochs=1), devices)
+    total = max_steps or sft_steps(len(kept), prof, devices)
     bf16 = bf16_available() if prof.bf16 == 'auto' else bool(prof.bf16)
     cfg = SFTConfig(
         output_dir=str(out),
@@ -237,6 +250,7 @@ def distill_and_evaluate(
     seed: int = 0,  # the SFT seed
     eval_kwargs: dict | None = None,  # more arguments of `evaluate_model` (n_workers, sandbox, backend)
     progress: bool = False,  # progress bars
+    max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
 ) -> dict:
     "SFT `student` on `pairs` with `profile` (seeded), evaluate it on `suites`; cached in `out_dir/result.json`."
     from ded_nb.evaluate import evaluate_model
@@ -258,7 +272,8 @@ def distill_and_evaluate(
         }
         write_json(out / 'result.json', result)
         return result
-    metrics = sft(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, progress=progress)
+    metrics = sft(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, max_steps=max_steps,
+                  progress=progress)
     ev = evaluate_model(
         metrics['final_model'],
         suites,
@@ -292,35 +307,273 @@ def summarize_runs(runs: list[dict]) -> dict:
         'response_tokens': {s: mean_se([r['eval'][s]['mean_response_tokens'] for r in runs]) for s in suites},
     }
 
-# %% ../nbs/12_distill.ipynb #b93392c3
-def distill_arm(
-    recipe,  # a `ded_nb.recipe.Recipe`: student, SFT settings, evaluation sampling, workers
-    corpus,  # a corpus JSONL (`read_corpus` reads it)
-    out_dir,  # one `seed<N>/` folder per seed
-    suites: dict,  # suite name -> problems
-    seeds: list,  # SFT seeds
-    lora: bool = False,  # train with `recipe.lora` instead of `recipe.sft`
-    world=None,  # the tiny world
-    cache=None,  # a `CompletionCache`
-) -> list[dict]:
-    "`distill_and_evaluate` of one corpus, once per seed."
-    pairs, profile = read_corpus(corpus), recipe.lora if lora else recipe.sft
-    eval_kwargs = recipe.run_options()
-    return [
-        distill_and_evaluate(
-            recipe.student,
-            pairs,
-            Path(out_dir) / f'seed{s}',
-            profile,
-            suites,
-            recipe.evaluation.sampling,
-            world,
-            cache,
-            seed=s,
-            eval_kwargs=eval_kwargs,
-        )
-        for s in seeds
+# %% ../nbs/12_distill.ipynb #7c1d2e01
+@dataclass
+class Arm:
+    "One arm of a distillation study: a corpus, trained over seeds with the recipe's SFT or LoRA settings."
+
+    name: str  # its name in the results (also its folder: `/` becomes `-`)
+    corpus: str  # a corpus JSONL (`read_corpus` reads it)
+    suites: list[str]  # the evaluation suites it is scored on (names of `recipe.evaluation.suites`)
+    seeds: list[int]  # SFT seeds
+    lora: bool = False  # train with `recipe.lora` instead of `recipe.sft`
+    max_steps: int | None = None  # optimizer steps (None: the profile's epochs, the paper's protocol)
+
+    @property
+    def folder(self) -> str:
+        return self.name.replace('/', '-')
+
+# %% ../nbs/12_distill.ipynb #7c1d2e02
+def _run_one(recipe, arm: Arm, seed: int, out_dir: str, threads: int | None = None) -> dict:
+    "Train and score one seed of `arm` (in this process, or in a worker process)."
+    from ded_nb.recipe import recipe_resources, eval_suites
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    world, cache = recipe_resources(recipe, progress=False)
+    profile = recipe.lora if arm.lora else recipe.sft
+    if profile is None:
+        raise ValueError(f'arm {arm.name}: recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
+    options = recipe.run_options()
+    if threads:
+        options['n_workers'] = 0  # grade in this worker: the processes are already side by side
+    return distill_and_evaluate(
+        recipe.student,
+        read_corpus(arm.corpus),
+        Path(out_dir) / arm.folder / f'seed{seed}',
+        profile,
+        eval_suites(recipe, arm.suites),
+        recipe.evaluation.sampling,
+        world,
+        cache,
+        seed=seed,
+        eval_kwargs=options,
+        max_steps=arm.max_steps,
+    )
+
+# %% ../nbs/12_distill.ipynb #7c1d2e03
+def run_arms(
+    recipe,  # a `ded_nb.recipe.Recipe`: student, SFT settings, evaluation, `controls.parallel_runs`
+    arms: list[Arm],  # the arms to run
+    out_dir,  # one `<arm>/seed<N>/` folder per run
+    progress: bool = True,  # a line per finished run
+) -> dict:
+    "Train and score every seed of every arm, `recipe.controls.parallel_runs` at a time: `{arm name: [result per seed]}`."
+    import sys
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing as mp
+
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise ValueError(f'arm names must be unique: {names}')
+    jobs = [(arm, seed) for arm in arms for seed in arm.seeds]
+    results, start, workers = {}, time.time(), min(recipe.controls.parallel_runs, len(jobs))
+
+    def done(arm, seed, result):
+        results[(arm.name, seed)] = result
+        if progress:
+            print(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}',
+                  file=sys.stderr, flush=True)
+
+    if workers <= 1:
+        for arm, seed in jobs:
+            done(arm, seed, _run_one(recipe, arm, seed, str(out_dir)))
+    else:
+        from ded_nb import distill as importable  # the workers import it (not a notebook's __main__)
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:
+            futures = {pool.submit(importable._run_one, recipe, arm, seed, str(out_dir), 1): (arm, seed)
+                       for arm, seed in jobs}
+            for f in as_completed(futures):
+                done(*futures[f], f.result())
+    return {arm.name: [results[(arm.name, s)] for s in arm.seeds] for arm in arms}
+
+# %% ../nbs/12_distill.ipynb #7c1d2e05
+def arm_entry(runs: list[dict], suites: list[str] | None = None) -> dict:
+    "An arm as the results hold it: samples, steps, seeds and per suite the mean with its 95 % interval."
+    from ded_nb.stats import interval, score_matrix
+
+    suites = list(runs[0]['eval']) if suites is None else suites
+    seeds = [r['seed'] for r in runs]
+    scores = {}
+    for s in suites:
+        S = score_matrix([r['eval'][s]['item_scores'] for r in runs], seeds=seeds)
+        scores[s] = interval(S)
+    return {
+        'samples': runs[0]['samples'],
+        'steps': (runs[0].get('sft') or {}).get('steps', 0),
+        'seeds': seeds,
+        'scores': scores,
+    }
+
+
+def experiment(
+    claim: str,  # what the experiment asks (the paper's claim it tests)
+    runs: dict,  # arm name -> its runs (`run_arms`), scored on `suites`
+    pairs: list,  # (a, b) arm names compared on every suite
+    suites: list[str],  # the suites of the comparisons
+    headlines: dict | None = None,  # (a, b, suite) -> the pre-registered headline id, for the comparisons that are
+) -> dict:
+    "An experiment as `results.json` holds it: arms with intervals, and paired comparisons with verdicts."
+    from ded_nb.stats import compare, score_matrix
+
+    headlines = headlines or {}
+    arms = {name: arm_entry(rs, suites) for name, rs in runs.items()}
+    comparisons = []
+    for suite in suites:
+        matrices = {
+            name: score_matrix([r['eval'][suite]['item_scores'] for r in rs], items=sorted(rs[0]['eval'][suite]['item_scores']))
+            for name, rs in runs.items()
+        }
+        for c in compare(matrices, pairs, suite):
+            c['headline'] = headlines.get((c['a'], c['b'], suite))
+            comparisons.append(c)
+    first = next(iter(runs.values()))
+    return {
+        'claim': claim,
+        'n_items': {s: len(first[0]['eval'][s]['item_scores']) for s in suites},
+        'seeds': sorted({r['seed'] for rs in runs.values() for r in rs}),
+        'arms': arms,
+        'comparisons': comparisons,
+    }
+
+# %% ../nbs/12_distill.ipynb #7c1d2e08
+def subset_rows(rows: list, n: int, seed: int) -> list:
+    "`n` of `rows` drawn without replacement (seeded), in their original order."
+    import random
+
+    if n > len(rows):
+        raise ValueError(f'a subset of {n} from {len(rows)} rows')
+    keep = set(random.Random(seed).sample(range(len(rows)), n))
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
+def _write_corpus(path: Path, rows: list) -> str:
+    from ded_nb.core import write_jsonl
+
+    write_jsonl(path, rows)
+    return str(path)
+
+
+def replay_rows(world, student: str, n: int, seed: int) -> list[dict]:
+    "`n` (question, response) rows of the tiny-world student's own training data (seeded)."
+    from ded_nb.models import training_pairs
+
+    pairs = subset_rows(training_pairs(world, student.removeprefix('tiny:')), n, seed)
+    return [{'question': q, 'response': r} for q, r in pairs]
+
+# %% ../nbs/12_distill.ipynb #7c1d2e0a
+HEADLINE_ARM = 'right_hard_diverse'  # the paper's curated corpus, the one every control is set against
+
+
+def distillation_arms(
+    recipe,  # a `ded_nb.recipe.Recipe` (its `controls` say which controls run)
+    corpora,  # the curation stage's `corpora/` folder
+    out_dir,  # the control corpora go to `out_dir/corpora/`
+    world=None,  # the tiny world (for the replay control)
+) -> list[Arm]:
+    "Every arm of the distillation study: the paper's arms and the recipe's controls."
+    from ded_nb.curate import ARMS
+
+    C, E, corpora, made = recipe.controls, recipe.evaluation, Path(corpora), Path(out_dir) / 'corpora'
+    seeds, second = list(recipe.seeds), list(recipe.seeds[: C.secondary_seeds])
+    on_math, on_code, on_all = list(E.math_suites), list(E.code_suites), list(E.suites)
+    rows = {arm: list(read_jsonl(corpora / f'math-{arm}.jsonl')) for arm in ARMS}
+    arms = [Arm('base', _write_corpus(made / 'empty.jsonl', []), on_all, seeds[:1])]
+    arms += [Arm(f'math/{a}', str(corpora / f'math-{a}.jsonl'), on_math, seeds) for a in ARMS]
+    curated = [a for a in ARMS if a != 'full']
+    if C.equal_steps:
+        steps = sft_steps(len(rows['full']), recipe.sft)
+        arms += [Arm(f'math/{a}@steps', str(corpora / f'math-{a}.jsonl'), on_math, seeds, max_steps=steps) for a in curated]
+    if C.random_same_size:
+        for a in curated:
+            subset = subset_rows(rows['full'], len(rows[a]), derive_seed(seeds[0], 'random', a))
+            arms.append(Arm(f'math/random@{a}', _write_corpus(made / f'math-random@{a}.jsonl', subset), on_math, seeds))
+    for f in C.size_fractions:
+        subset = subset_rows(rows['full'], round(f * len(rows['full'])), derive_seed(seeds[0], 'random', f))
+        arms.append(Arm(f'math/random-{f:g}', _write_corpus(made / f'math-random-{f:g}.jsonl', subset), on_math, seeds))
+    if C.replay_share > 0 and world is not None:
+        head = rows[HEADLINE_ARM]
+        n = math.ceil(C.replay_share * len(head) / (1 - C.replay_share))  # the replay's share of the mixed corpus
+        mixed = head + replay_rows(world, recipe.student, n, derive_seed(seeds[0], 'replay'))
+        arms.append(Arm(f'math/{HEADLINE_ARM}+replay', _write_corpus(made / f'math-{HEADLINE_ARM}+replay.jsonl', mixed),
+                        on_math, seeds))
+    if recipe.lora is not None:
+        arms.append(Arm('math/full-lora', str(corpora / 'math-full.jsonl'), on_math, second, lora=True))
+    arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in ARMS]
+    arms += [
+        Arm('t5/math_only', str(corpora / f'math-{HEADLINE_ARM}.jsonl'), on_all, second),
+        Arm('t5/code_only', str(corpora / f'code-{HEADLINE_ARM}.jsonl'), on_all, second),
+        Arm('t5/mixed', str(corpora / f'mixed-{HEADLINE_ARM}.jsonl'), on_all, second),
+        Arm('t7/longest', str(corpora / 'math-longest.jsonl'), on_math, second),
+        Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
     ]
+    return arms
+
+# %% ../nbs/12_distill.ipynb #7c1d2e0c
+HEADLINES = {  # id -> the comparison, the suite (`main` or `ood`: the recipe's), the paper's claim, what supports it
+    'H1': dict(experiment='random_same_size', a=f'math/{HEADLINE_ARM}', b=f'math/random@{HEADLINE_ARM}', suite='main',
+               claim='the curated corpus beats a random subset of the same size (same epochs)', supports='a>b'),
+    'H2': dict(experiment='equal_steps', a=f'math/{HEADLINE_ARM}@steps', b='math/full', suite='main',
+               claim='at equal optimizer steps, the curated corpus beats training on every sample', supports='a>b'),
+    'H3': dict(experiment='curation_arms', a=f'math/{HEADLINE_ARM}', b='math/right_hard', suite='main',
+               claim='keeping P diverse trajectories per question beats keeping one (Table 3)', supports='a>b'),
+    'H4': dict(experiment='curation_arms', a='math/right_hard', b='math/right', suite='main',
+               claim="dropping the questions the student already solves improves the student (Table 3)", supports='a>b'),
+    'H5': dict(experiment='forgetting', a=f'math/{HEADLINE_ARM}', b='base', suite='ood',
+               claim='distillation raises out-of-domain accuracy over the base student (Table 1, GPQA-D)', supports='a>b'),
+}
+
+# %% ../nbs/12_distill.ipynb #7c1d2e0d
+def _suite_of(recipe, role: str) -> str:
+    "The suite a headline's role names: the recipe's main suite, or its out-of-domain suite."
+    return {'main': recipe.evaluation.main_suite, 'ood': recipe.preconditions.ood_suite}[role]
+
+
+def distillation_experiments(recipe, runs: dict) -> dict:
+    "The distillation study's experiments (`experiment`), from every arm's runs (`run_arms`); absent arms are skipped."
+    from ded_nb.curate import ARMS
+
+    E, H = recipe.evaluation, HEADLINE_ARM
+    curated = [f'math/{a}' for a in ARMS if a != 'full']
+    fractions = [f'math/random-{f:g}' for f in recipe.controls.size_fractions]
+    headlines = {(h['a'], h['b'], _suite_of(recipe, h['suite'])): hid for hid, h in HEADLINES.items()}
+    plan = {
+        'curation_arms': ('each curation step improves the student at the paper protocol (Tables 3)',
+                          [f'math/{a}' for a in ARMS],
+                          [('math/right', 'math/full'), ('math/right_hard', 'math/right'),
+                           (f'math/{H}', 'math/right_hard'), (f'math/{H}', 'math/full')], E.math_suites),
+        'equal_steps': ("at the `full` arm's optimizer steps, the curated corpora beat training on every sample",
+                        ['math/full'] + [f'{a}@steps' for a in curated],
+                        [(f'{a}@steps', 'math/full') for a in curated], E.math_suites),
+        'random_same_size': ('a curated corpus beats a random subset of `full` of the same size (same epochs)',
+                             curated + [a.replace('math/', 'math/random@') for a in curated],
+                             [(a, a.replace('math/', 'math/random@')) for a in curated], E.math_suites),
+        'size_curve': ('does curation beat more data? random subsets of several sizes, `full`, the curated corpus (Fig. 1)',
+                       fractions + ['math/full', f'math/{H}'],
+                       [(f'math/{H}', x) for x in fractions + ['math/full']] + [('math/full', x) for x in fractions],
+                       E.math_suites),
+        'forgetting': ("distillation keeps out-of-domain skill; replay of the student's own data and LoRA as controls",
+                       ['base', f'math/{H}', f'math/{H}+replay', 'math/full', 'math/full-lora'],
+                       [(f'math/{H}', 'base'), (f'math/{H}+replay', f'math/{H}'), ('math/full', 'base'),
+                        ('math/full-lora', 'math/full')], E.math_suites),
+        'code_arms': ('each curation step improves the student on code (Table 4)', [f'code/{a}' for a in ARMS],
+                      [('code/right', 'code/full'), ('code/right_hard', 'code/right'), (f'code/{H}', 'code/right_hard'),
+                       (f'code/{H}', 'code/full')], E.code_suites),
+        'table5': ('a mixed math and code corpus vs one domain (Table 5)', ['t5/math_only', 't5/code_only', 't5/mixed'],
+                   [('t5/mixed', 't5/math_only'), ('t5/mixed', 't5/code_only')], list(E.suites)),
+        'table7': ('the longest vs the shortest correct trajectory of the same questions (Table 7)',
+                   ['t7/longest', 't7/shortest'], [('t7/longest', 't7/shortest')], E.math_suites),
+    }
+    out = {}
+    for name, (claim, arm_names, pairs, suites) in plan.items():
+        present = {a: runs[a] for a in arm_names if a in runs}
+        pairs = [(a, b) for a, b in pairs if a in present and b in present]
+        if pairs:
+            out[name] = experiment(claim, present, pairs, list(suites), headlines)
+    return out
 
 # %% ../nbs/12_distill.ipynb #ba019cef
 def distill_corpus(

@@ -123,7 +123,9 @@ def evaluate_model(
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe`
     progress: bool = True,  # progress bars
 ) -> dict:
-    "Scores of `model` on each suite: avg@k +- stderr, pass@k, by group, truncations, lengths."
+    "Scores of `model` on each suite: avg@k +- stderr, pass@k, by group, truncations, lengths, per-item scores."
+    from ded_nb.stats import item_scores
+
     be = as_backend(model, world, backend)
     out = {
         'model': model if isinstance(model, str) else getattr(be, 'fingerprint', repr(model)),
@@ -139,6 +141,7 @@ def evaluate_model(
         groups = {p.id: str(next((p.meta[k] for k in keys if p.meta.get(k) is not None), 'all')) for p in problems}
         s['by_group'] = {g: {k: v[k] for k in ('n', 'accuracy')} for g, v in summarize_by(verdicts, groups).items()}
         s['mean_response_tokens'] = sum(c.n_tokens for _, c, _ in rows) / max(1, len(rows))
+        s['item_scores'] = item_scores(verdicts)  # per problem: what intervals and paired comparisons resample
         out['suites'][name] = s
         if out_dir is not None:
             write_jsonl(

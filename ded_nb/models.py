@@ -9,15 +9,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed, project_root
-from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world
+from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world, apply_op
 
 # %% auto #0
 __all__ = ['PLACES', 'STYLES', 'STUDY_STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'SIZES', 'WORLD_VERSION', 'ZOOS',
-           'PARALLEL_BUILD', 'add_steps', 'sub_steps', 'mul_steps', 'render', 'split_steps', 'train_tokenizer', 'chat',
-           'new_model', 'encode_chat', 'train_lm', 'ModelSpec', 'ZooSpec', 'default_zoo', 'micro_zoo', 'study_zoo',
-           'study_micro_zoo', 'cache_root', 'world_hash', 'TinyWorld', 'train_zoo_model', 'build_tiny_world',
-           'get_world', 'smollm2_gguf', 'resolve_model', 'load_model', 'forced_log_probs', 'answer_positions',
-           'token_entropies']
+           'PARALLEL_BUILD', 'add_steps', 'sub_steps', 'mul_steps', 'render', 'step_ways', 'split_steps', 'check_step',
+           'train_tokenizer', 'chat', 'new_model', 'encode_chat', 'train_lm', 'ModelSpec', 'ZooSpec', 'default_zoo',
+           'micro_zoo', 'study_zoo', 'study_micro_zoo', 'cache_root', 'world_hash', 'TinyWorld', 'training_pairs',
+           'train_zoo_model', 'build_tiny_world', 'get_world', 'smollm2_gguf', 'resolve_model', 'load_model',
+           'forced_log_probs', 'answer_positions', 'token_entropies']
 
 # %% ../nbs/08_models.ipynb #bee235b3
 def _digits(n: int) -> list[int]:
@@ -144,6 +144,9 @@ _WORDED_STEP = {
           'Then {b} lots of {a} is {c}.', 'Okay, {a} * {b} = {c}.'],
 }
 _WORDED_FILLER = ['Hmm.', 'Let me think.', 'Okay.', 'Right.', 'Let me see.', 'Good.', 'Wait, let me check that.', 'Alright.']
+_CHECK = {'compact': 'check {x}{op}{y}={z}', 'plain': 'Check: {x} {op} {y} = {z}, so {c}.'}
+_WORDED_CHECK = ['Let me check: {x} {op} {y} = {z}, so {c}.', 'Check: {x} {op} {y} gives back {z}. So {c}.',
+                 'Wait, let me verify. {x} {op} {y} = {z}. Yes, {c}.']
 _FUNC_PLAN = {
     'compact': 'f(x): {body}',
     'plain': 'I need f(x) that {what}. In Python: {body}.',
@@ -152,16 +155,35 @@ _FUNC_PLAN = {
 }
 
 
-def split_steps(problem: Problem, rng: random.Random, p_split: float = 0.5) -> list[tuple]:
-    "The (a, op, b, c) steps of a chain, a two-digit `+`/`-` operand split into 10 and the rest with chance `p_split`."
+def step_ways(a: int, op: str, b: int) -> list[list[tuple]]:
+    "Every way to write the chain step `a op b` as (a, op, b, c) steps: whole, and a two-digit operand ten first or units first."
+    c = apply_op(a, op, b)
+    ways = [[(a, op, b, c)]]
+    if op in '+-' and b > 10:
+        sign = 1 if op == '+' else -1
+        for first in (10, b - 10):  # the ten first, or the units first
+            mid = a + sign * first
+            ways.append([(a, op, first, mid), (mid, op, b - first, c)])
+    return ways
+
+
+def split_steps(problem: Problem, rng: random.Random) -> list[tuple]:
+    "The (a, op, b, c) steps of a chain, each chain step written in one of its `step_ways`, drawn uniformly."
     out = []
     for a, op, b, c in _chain_steps(problem):
-        if op in '+-' and b >= 10 and b != 10 and rng.random() < p_split:
-            mid = a + 10 if op == '+' else a - 10
-            out += [(a, op, 10, mid), (mid, op, b - 10, c)]
-        else:
-            out.append((a, op, b, c))
+        out += rng.choice(step_ways(a, op, b))
     return out
+
+
+_INVERSE = {'+': '-', '-': '+'}
+
+
+def check_step(steps: list[tuple], rng: random.Random, p_check: float = 0.5):
+    "With chance `p_check`, a check of the last `+`/`-` step by its inverse, as (c, inverse op, b, a); else None."
+    a, op, b, c = steps[-1]
+    if op in _INVERSE and rng.random() < p_check:
+        return (c, _INVERSE[op], b, a)
+    return None
 
 
 def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) -> str:
@@ -178,8 +200,8 @@ def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) ->
             lines.append(f'max({best},{x})={max(best, x)}')
             best = max(best, x)
     else:
-        lines = []
-        for a, op, b, c in split_steps(problem, rng):
+        lines, steps = [], split_steps(problem, rng)
+        for a, op, b, c in steps:
             if style == 'compact':
                 lines.append(f'{a}{op}{b}={c}')
             elif style == 'plain':
@@ -188,6 +210,11 @@ def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) ->
                 if rng.random() < 0.3:
                     lines.append(rng.choice(_WORDED_FILLER))
                 lines.append(rng.choice(_WORDED_STEP[op]).format(a=a, b=b, c=c))
+        check = check_step(steps, rng)
+        if check:
+            x, op, y, z = check
+            lines.append(_CHECK[style].format(x=x, op=op, y=y, z=z, c=x) if style != 'worded' else
+                         rng.choice(_WORDED_CHECK).format(x=x, op=op, y=y, z=z, c=x))
     return '<think>\n' + '\n'.join(lines) + f'\n</think>\nThe answer is \\boxed{{{problem.answer}}}.'
 
 # %% ../nbs/08_models.ipynb #fe051183
@@ -465,11 +492,11 @@ def study_zoo(name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooS
         models=[
             ModelSpec('base', 'base', size, 'mixed', steps=steps(1400), lr=3e-3, families=('arith', 'maxof', 'func'),
                       family_limits=base_data, seed=0),
-            ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(1800), lr=2e-3, warmup=10,
+            ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(2000), lr=2e-3, warmup=10,
                       families=('arith', 'func'), seed=1, init_from='base', checkpoints=(steps(600),)),
             ModelSpec('teacher-worded', 'teacher', size, 'worded', steps=steps(1000), lr=2e-3, warmup=10,
                       families=('arith', 'func'), seed=2, init_from='base', checkpoints=(steps(600),)),
-            ModelSpec('student', 'student', size, 'compact', steps=steps(500), lr=1e-3, warmup=10,
+            ModelSpec('student', 'student', size, 'compact', steps=steps(900), lr=1e-3, warmup=10,
                       families=('arith', 'maxof', 'func'), seed=3, init_from='base'),
         ],
     )
@@ -484,7 +511,7 @@ def study_micro_zoo() -> ZooSpec:
     return zoo
 
 # %% ../nbs/08_models.ipynb #fb3c5983
-WORLD_VERSION = 3
+WORLD_VERSION = 4  # 4: levels cycle over kept problems (balanced prefixes); chain steps drawn from `step_ways`
 
 
 def cache_root() -> Path:
@@ -504,20 +531,9 @@ ZOOS = {  # the named tiny worlds (`ded ... --world NAME`)
 PARALLEL_BUILD = ('study', 'study-micro')  # built with 2 processes (the default worlds in one, as they always were)
 
 
-_LATER_FIELDS = ('options', 'levels', 'checkpoints')  # added after the `default` world was built
-
-
-def _hashed(d: dict) -> dict:
-    "A spec as hashed: fields added later are left out while empty, so earlier worlds keep their names."
-    out = {k: v for k, v in d.items() if not (k in _LATER_FIELDS and not v)}
-    if 'models' in out:
-        out['models'] = [_hashed(m) for m in out['models']]
-    return out
-
-
 def world_hash(spec: ZooSpec) -> str:
     "The content hash of a tiny world: its spec and the code version that builds it."
-    return config_hash({'world_version': WORLD_VERSION, **_hashed(asdict(spec))})
+    return config_hash({'world_version': WORLD_VERSION, **asdict(spec)})
 
 # %% ../nbs/08_models.ipynb #5d98e3d8
 @dataclass
@@ -594,6 +610,25 @@ def _save_model(model, tok, out: Path, stats: dict):
     _write_folder(out, model.save_pretrained, tok.save_pretrained, lambda tmp: write_json(tmp / 'done.json', stats))
 
 
+def _zoo_model(world: TinyWorld, name: str) -> ModelSpec:
+    "The spec of the zoo model `name`."
+    m = next((x for x in world.spec.models if x.name == name.split('@')[0]), None)
+    if m is None:
+        raise KeyError(f'no model {name!r} in the zoo: {[x.name for x in world.spec.models]}')
+    return m
+
+
+def training_pairs(world: TinyWorld, name: str) -> list[tuple[str, str]]:
+    "The (question, response) pairs the zoo model `name` of `world` is trained on, as the build renders them."
+    m, problems = _zoo_model(world, name), world.problems
+    styles = _styles_of_world(problems)
+    return [
+        (p.question, render(p, _style_of(m, p, styles), derive_seed(m.seed, p.id)))
+        for fam in m.families
+        for p in problems[fam]['train'][: m.family_limits.get(fam)]
+    ]
+
+
 def train_zoo_model(
     world: TinyWorld,  # the world being built (its tokenizer exists)
     name: str,  # the model of `world.spec` to train
@@ -606,16 +641,7 @@ def train_zoo_model(
 
     if threads:
         torch.set_num_threads(threads)
-    m = next((x for x in world.spec.models if x.name == name), None)
-    if m is None:
-        raise KeyError(f'no model {name!r} in the zoo: {[x.name for x in world.spec.models]}')
-    tok, problems = world.tokenizer(), world.problems
-    styles = _styles_of_world(problems)
-    pairs = [
-        (p.question, render(p, _style_of(m, p, styles), derive_seed(m.seed, p.id)))
-        for fam in m.families
-        for p in problems[fam]['train'][: m.family_limits.get(fam)]
-    ]
+    m, tok, pairs = _zoo_model(world, name), world.tokenizer(), training_pairs(world, name)
     if m.init_from:
         if not (world.model_path(m.init_from) / 'done.json').exists():
             raise ValueError(f'{m.name}: init_from={m.init_from!r} must be built before it')

@@ -13,7 +13,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRECONDITION_TARGETS', 'TINY', 'SMOKE', 'PAPER', 'RECIPES', 'RecipeError', 'TeacherStudy', 'Curation', 'Evaluation',
-           'Benchmarking', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict',
+           'Benchmarking', 'Controls', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict',
            'parse_override', 'apply_overrides', 'load_recipe', 'recipe_problems', 'eval_suites', 'bench_suites',
            'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites']
 
@@ -82,6 +82,18 @@ class Benchmarking:
     suites: dict[str, str]  # suite name -> problem spec
     sampling: SamplingParams  # n samples per problem (avg@n)
 
+# %% ../nbs/14_recipe.ipynb #c0a7b1e2
+@dataclass
+class Controls:
+    "The experiment around the paper's arms: equal-steps arms, random subsets, the size curve, a forgetting control."
+
+    equal_steps: bool = True  # every curated arm also trained for the `full` arm's optimizer steps
+    random_same_size: bool = True  # a random subset of the `full` corpus as large as each curated arm (same epochs)
+    size_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5])  # random subsets of `full` (Fig. 1)
+    replay_share: float = 0.05  # the headline arm plus this share of the student's own training data (0: no arm)
+    secondary_seeds: int = 3  # the secondary tables (code arms, LoRA, Tables 5, 7) run on the first this many `seeds`
+    parallel_runs: int = 2  # SFT runs side by side, each a process with one torch thread (1: one after another)
+
 # %% ../nbs/14_recipe.ipynb #5e1c0a11
 PRECONDITION_TARGETS = {  # name -> [low, high] (None: unbounded); shares are fractions (`ded_nb.preconditions`)
     'teachers': [4, None],
@@ -129,6 +141,7 @@ class Recipe:
     judge: str | None = None  # an optional LLM judge for correctness (not wired yet)
     tensor_parallel_size: int = 1  # vLLM GPUs per model
     preconditions: Preconditions = field(default_factory=Preconditions)  # measured by the `world` stage
+    controls: Controls = field(default_factory=Controls)  # the controls beside the paper's arms (distillation stage)
 
     def __post_init__(self):
         check_recipe(self)
@@ -196,6 +209,19 @@ def _check_suites(recipe: Recipe):
         raise RecipeError('teacher_study.suites', f'must include the main suite {E.main_suite!r}')
 
 
+def _check_controls(C: Controls, seeds: list):
+    "Fractions in (0, 1), a replay share in [0, 1), at least one seed and one process."
+    for i, f in enumerate(C.size_fractions):
+        if not 0 < f < 1:
+            raise RecipeError(f'controls.size_fractions.{i}', f'{f} is outside (0, 1) (1 is the `full` arm itself)')
+    if not 0 <= C.replay_share < 1:
+        raise RecipeError('controls.replay_share', f'{C.replay_share} is outside [0, 1)')
+    if C.secondary_seeds < 1:
+        raise RecipeError('controls.secondary_seeds', f'{C.secondary_seeds}: at least one seed')
+    if C.parallel_runs < 1:
+        raise RecipeError('controls.parallel_runs', f'{C.parallel_runs}: at least one process')
+
+
 def _check_preconditions(recipe: Recipe):
     "The preconditions name a defined OOD suite and known targets, each `[low, high]`."
     P = recipe.preconditions
@@ -233,6 +259,7 @@ def check_recipe(recipe: Recipe) -> Recipe:
     _check_suites(recipe)
     _check_specs(recipe)
     _check_preconditions(recipe)
+    _check_controls(recipe.controls, recipe.seeds)
     return recipe
 
 # %% ../nbs/14_recipe.ipynb #a4cbcaea
@@ -354,20 +381,20 @@ def _tiny_sampling(**kw) -> SamplingParams:
 # %% ../nbs/14_recipe.ipynb #3d055624
 TINY = Recipe(
     name='tiny',
-    world='default',
+    world='study',
     backend='hf',
-    teachers=['tiny:teacher-verbose', 'tiny:teacher-concise', 'tiny:teacher-noisy'],
+    teachers=['tiny:teacher-plain', 'tiny:teacher-worded', 'tiny:teacher-plain@600', 'tiny:teacher-worded@600'],
     student='tiny:student',
-    seeds=[0, 1, 2],
+    seeds=[0, 1],  # the `study` profile's headline comparisons run 5 seeds; `tiny` is the same study at lower power
     teacher_study=TeacherStudy(
-        questions='tiny:chain:train[:200]', suites=['in_domain', 'ood'], sampling=_tiny_sampling()
+        questions='tiny:arith:pool[:200]', suites=['in_domain', 'ood'], sampling=_tiny_sampling()
     ),
     curation=Curation(
-        pools={'math': 'tiny:chain:train[-300:]', 'code': 'tiny:func:train[-150:]'},
+        pools={'math': 'tiny:arith:pool[:400]', 'code': 'tiny:func:pool[:150]'},
         sampling=_tiny_sampling(n=4, seed=0),
         student_sampling=_tiny_sampling(n=4, seed=1),
-        # per domain: the tiny student solves few chains (drop a question it solved even once in k) and most functions
-        tau={'math': 0.0, 'code': 0.5},
+        # drop a math question the student solves more than once in k = 4; a function more than half the time
+        tau={'math': 0.25, 'code': 0.5},
         p=2,
         max_tokens=400,
         mix_target={'math': 150, 'code': 150},
@@ -375,18 +402,20 @@ TINY = Recipe(
     sft=_tiny_sft(),
     lora=_tiny_sft(mode='lora', learning_rate=3e-3),
     evaluation=Evaluation(
-        suites={'in_domain': 'tiny:chain:test[:200]', 'ood': 'tiny:maxof:test[:50]', 'code': 'tiny:func:test[:50]'},
+        suites={'in_domain': 'tiny:arith:test[:400]', 'ood': 'tiny:maxof:test[:200]', 'code': 'tiny:func:test[:120]'},
         main_suite='in_domain',
         sampling=SamplingParams(n=1, temperature=0.0, max_new_tokens=256),
         math_suites=['in_domain', 'ood'],
         code_suites=['code', 'ood'],
     ),
     benchmarking=Benchmarking(
-        suites={'in_domain': 'tiny:chain:test[:100]', 'ood': 'tiny:maxof:test[:50]', 'code': 'tiny:func:test[:50]'},
+        suites={'in_domain': 'tiny:arith:test[:200]', 'ood': 'tiny:maxof:test[:100]', 'code': 'tiny:func:test[:60]'},
         sampling=_tiny_sampling(n=4),
     ),
-    # recorded, not enforced: this world fails them (stage 0 says which); the `study` world is built to meet them
+    # recorded, not yet enforced: on the development split the study world still misses two (the most accurate
+    # teacher 64.5 % < 80 %; an early checkpoint's correct samples are copies); stage 0 says which, by how much
     preconditions=Preconditions(enforce=False),
+    controls=Controls(size_fractions=[0.5], secondary_seeds=1),
 )
 
 # %% ../nbs/14_recipe.ipynb #e0cac38b
@@ -397,6 +426,8 @@ SMOKE = apply_overrides(
         'preconditions.enforce=false',
         'world="study-micro"',
         'seeds=[0]',
+        'controls.size_fractions=[0.5]',
+        'controls.parallel_runs=1',
         'teachers=["tiny:teacher-plain", "tiny:teacher-worded"]',
         'teacher_study.questions="tiny:arith:pool[:16]"',
         'teacher_study.sampling.max_new_tokens=48',
@@ -465,6 +496,8 @@ PAPER = Recipe(
     tensor_parallel_size=8,
     # recorded, never enforced: the paper's student already scores 65 % on AIME24; GPQA-D is its out-of-domain suite
     preconditions=Preconditions(enforce=False, ood_suite='gpqa_diamond'),
+    # the paper's protocol only (one 32B SFT is ~9 h on 8 GPUs per 1,000 samples); `--set controls.X=...` adds any
+    controls=Controls(equal_steps=False, random_same_size=False, size_fractions=[], replay_share=0.0, parallel_runs=1),
 )
 
 RECIPES = {'tiny': TINY, 'smoke': SMOKE, 'paper': PAPER}

@@ -6,12 +6,14 @@
 from __future__ import annotations
 import math
 from pathlib import Path
+from .distill import HEADLINES
 
 # %% auto #0
-__all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'save_figure', 'fig1', 'fig1_points', 'kde',
-           'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'precondition_table', 'section_world', 'section_table1',
-           'section_diagnostics', 'section_curation', 'section_table3', 'section_table4', 'section_table5',
-           'section_table7', 'section_benchmarking', 'write_report']
+__all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'save_figure', 'fig1',
+           'fig1_points', 'kde', 'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'precondition_table', 'section_world',
+           'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome',
+           'experiment_tables', 'section_experiments', 'headline_rows', 'headline_sentence', 'section_headlines',
+           'section_benchmarking', 'collect_results', 'write_report']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -53,17 +55,19 @@ def fig1(
     metric_label: str = 'in-domain accuracy (%)',
     name: str = 'fig1_accuracy_vs_corpus_size',
 ) -> list[Path]:
-    "Fig. 1 analog: `points` (label, n, mean, se in %) on a log-x axis, beside the paper's published AIME24 points."
+    "Fig. 1 analog: `points` (label, n, mean and its 95 % interval lo, hi in %) on a log-x axis, beside the paper's."
     plt = _plt()
     fig, (ax_tiny, ax_paper) = plt.subplots(1, 2, figsize=(11, 4))
     for p in points:
+        random_subset = p['label'].startswith('math/random')
         ax_tiny.errorbar(
-            [p['n']], [p['mean']], yerr=[p.get('se') or 0], fmt='o', capsize=3, label=f"{p['label']} (n={p['n']})"
+            [p['n']], [p['mean']], yerr=[[p['mean'] - p['lo']], [p['hi'] - p['mean']]], capsize=3,
+            fmt='s' if random_subset else 'o', mfc='white' if random_subset else None, label=f"{p['label']} (n={p['n']})",
         )
     ax_tiny.set_xscale('log')
     ax_tiny.set_xlabel('training corpus (samples)')
     ax_tiny.set_ylabel(metric_label)
-    ax_tiny.set_title('tiny world: curation arms (mean ± s.e. over seeds)')
+    ax_tiny.set_title('this run: random subsets (open) and curated arms (mean, 95 % interval)')
     ax_tiny.legend(fontsize=7)
     for label, n, a24, _ in PAPER_FIG1:
         ax_paper.scatter(
@@ -77,17 +81,14 @@ def fig1(
     return save_figure(fig, out_dir, name)
 
 # %% ../nbs/15_report.ipynb #1b524a58
-def fig1_points(arm_summaries: dict, main: str) -> list[dict]:
-    "Fig. 1 points (label, n, mean and se in %) from the stored per-arm summaries of `main`."
-    return [
-        {
-            'label': arm,
-            'n': s['samples'],
-            'mean': 100 * s['accuracy'][main]['mean'],
-            'se': 100 * s['accuracy'][main]['se'],
-        }
-        for arm, s in arm_summaries.items()
-    ]
+def fig1_points(experiment: dict, suite: str) -> list[dict]:
+    "Fig. 1 points (label, n, mean, lo, hi in %) from an experiment's arms (`results.json`) on `suite`, by size."
+    points = []
+    for arm, e in experiment['arms'].items():
+        score = e['scores'][suite]
+        points.append({'label': arm, 'n': e['samples'], 'mean': 100 * score['mean'],
+                       'lo': 100 * score['ci95'][0], 'hi': 100 * score['ci95'][1]})
+    return sorted(points, key=lambda p: p['n'])
 
 # %% ../nbs/15_report.ipynb #8fa97425
 def kde(values, grid, bandwidth: float | None = None):
@@ -386,154 +387,122 @@ def section_curation(cur: dict, source: str) -> list[str]:
     return L
 
 # %% ../nbs/15_report.ipynb #cd3a357f
-def _arm_rows(dist: dict, summaries: dict, suites: list) -> list:
-    "Base row and one row per arm: `#samples` and mean ± s.e. per suite."
-    rows = [['base student', '–'] + [pct(dist['base'][s]['accuracy']) for s in suites]]
-    return rows + [[arm, s['samples']] + [pct(s['accuracy'][x]) for x in suites] for arm, s in summaries.items()]
+def ci_pct(score: dict, digits: int = 1) -> str:
+    "A score `{mean, ci95}` (fractions) as `mean [lo, hi]` in percent."
+    lo, hi = score['ci95']
+    return f"{100 * score['mean']:.{digits}f} [{100 * lo:.{digits}f}, {100 * hi:.{digits}f}]"
 
 
-def section_table3(dist: dict, main: str, source: str) -> list[str]:
-    "Table 3 analog: the math curation arms (and LoRA), with the sentences the numbers support."
-    S = dist['summary']
-    suites = list(next(iter(S['arms'].values()))['accuracy'])
-    L = [
-        '## Table 3 — curation ablation (math)',
-        '',
-        f'Source: `{source}`; mean ± s.e. over seeds (%).',
-        '',
-        '![Fig. 1](fig1_accuracy_vs_corpus_size.png)',
-        '',
-    ]
-    rows = _arm_rows(dist, S['arms'], suites)
-    if S.get('lora'):
-        rows.append(
-            [f"{dist['lora_corpus']}, LoRA", S['lora']['samples']] + [pct(S['lora']['accuracy'][s]) for s in suites]
-        )
-    L += [md_table(['arm', '#train samples'] + [f'{s} acc' for s in suites], rows), '']
-    L += [
-        'Paper (AIME24 / AIME25, samples): '
-        + '; '.join(f'{k} {v[0]} / {v[1]} ({v[2]})' for k, v in PAPER_TABLE3.items()),
-        '',
-    ]
-    means = {arm: s['accuracy'][main]['mean'] for arm, s in S['arms'].items()}
-    base, best = dist['base'][main]['accuracy'], max(means, key=means.get)
-    L += [
-        'What this run shows: '
-        + '; '.join(
-            [
-                f"best arm `{best}` ({100 * means[best]:.1f} % vs base {100 * base:.1f} %)",
-                f"the diverse arm {'beats' if means['right_hard_diverse'] > means['full'] else 'does not beat'} "
-                "the full corpus "
-                f"({100 * means['right_hard_diverse']:.1f} vs {100 * means['full']:.1f} %; "
-                "paper: 81.87 vs 79.58 on AIME24)",
-                f"the hard-only arm {'loses' if means['right_hard'] < means['right'] else 'does not lose'} "
-                "accuracy against +Right "
-                '(paper: it loses a little)',
-            ]
-        )
-        + '.',
-        '',
-    ]
-    improved = [a for a, s in S['arms'].items() if s['accuracy'][main]['mean'] - 2 * s['accuracy'][main]['se'] > base]
-    L += [
-        f"Arms whose {main} score exceeds the base student's by more than two standard errors: "
-        + (', '.join(f"`{a}` ({S['arms'][a]['samples']} samples)" for a in improved) if improved else 'none')
-        + '.',
-        '',
-    ]
-    if S.get('lora'):
-        corpus = dist['lora_corpus']
-        L += [
-            f"LoRA vs full SFT on the `{corpus}` corpus ({main}): LoRA {pct(S['lora']['accuracy'][main])} %, full "
-            f"{pct(S['arms'][corpus]['accuracy'][main])} %, base {pct(base)} %.",
-            '',
-        ]
-    ood = [s for s in suites if s != main]
-    if ood:
-        o = ood[0]
-        after = {arm: s['accuracy'][o]['mean'] for arm, s in S['arms'].items()}
-        costs = max(after.values()) < dist['base'][o]['accuracy']
-        L += [
-            f"Out of domain (`{o}`, a family the student is never distilled on): base "
-            f"{100 * dist['base'][o]['accuracy']:.1f} % → after SFT "
-            + ', '.join(f'{a} {100 * v:.1f} %' for a, v in after.items())
-            + (
-                '. Distillation on the in-domain corpus **costs** out-of-domain accuracy here — the degradation the '
-                "paper's abstract attributes to scaled distillation (its Table 6 shows none for its 0.8k-sample model)."
-                if costs
-                else '.'
-            ),
-            '',
-        ]
-    return L
+def diff_pts(c: dict, digits: int = 1) -> str:
+    "A comparison's difference and interval (fractions) in points, signed."
+    lo, hi = c['ci95']
+    return f"{100 * c['diff']:+.{digits}f} [{100 * lo:+.{digits}f}, {100 * hi:+.{digits}f}]"
 
-# %% ../nbs/15_report.ipynb #0208fd81
-def section_table4(dist: dict) -> list[str]:
-    "Table 4 analog: the code curation arms."
-    S = dist['summary'].get('code_arms')
-    if not S:
-        return []
-    suites = list(next(iter(S.values()))['accuracy'])
-    L = [
-        '## Table 4 — curation ablation (code)',
-        '',
-        'Mean ± s.e. over seeds (%); the tiny code family is graded by running each program in the sandbox.',
-        '',
-    ]
-    L += [
-        md_table(['arm', '#train samples'] + [f'{s} acc' for s in suites], _arm_rows(dist, S, suites)),
-        '',
-        'Paper (LCB easy / medium / hard, samples): QwQ full 85.39 / 66.35 / 25.27 (1000); '
-        '+Right 89.31 / 66.58 / 26.72 '
-        '(846); +Right-Hard 83.72 / 61.17 / 23.13 (230); +Right-Hard-Diverse 90.26 / 70.19 / 28.43 (925).',
-        '',
-    ]
-    return L
 
-# %% ../nbs/15_report.ipynb #4826c8dd
-def section_table5(dist: dict) -> list[str]:
-    "Table 5 analog: math-only, code-only and mixed corpora (first seed)."
-    S = dist['summary']['table5']
-    suites = list(S['mixed']['accuracy'])
+_OPPOSITE = {'a>b': 'a<b', 'a<b': 'a>b'}
+
+
+def headline_outcome(verdict: str, supports: str) -> str:
+    "`supported` when the verdict is the pre-registered one, `contradicted` when it is the opposite, else `neither`."
+    if verdict == supports:
+        return 'supported'
+    if verdict == _OPPOSITE[supports]:
+        return 'contradicted'
+    return 'neither'
+
+# %% ../nbs/15_report.ipynb #cd3a3581
+def experiment_tables(exp: dict) -> list[str]:
+    "An experiment's arms (mean [95 % interval] per suite) and comparisons (difference, interval, verdict)."
+    suites = list(exp['n_items'])
+    arm_rows = [
+        [name, e['samples'], e['steps'], len(e['seeds'])] + [ci_pct(e['scores'][s]) for s in suites]
+        for name, e in exp['arms'].items()
+    ]
+    n_items = ', '.join(f'{s} {n}' for s, n in exp['n_items'].items())
+    comp_rows = [
+        [f"`{c['a']}` − `{c['b']}`", c['suite'], diff_pts(c), f"**{c['verdict']}**", c.get('headline') or 'exploratory']
+        for c in exp['comparisons']
+    ]
     return [
-        '## Table 5 — math-only, code-only, mixed (first seed)',
+        f"Items: {n_items}; seeds {exp['seeds']}. Each interval is a 95 % percentile bootstrap over items and seeds "
+        '(items only where one seed), comparisons paired over the same items.',
         '',
-        md_table(['corpus', '#samples'] + [f'{s} acc' for s in suites], _arm_rows(dist, S, suites)),
+        md_table(['arm', 'samples', 'optimizer steps', 'seeds'] + [f'{s} (%)' for s in suites], arm_rows),
         '',
-        'Paper: math-only training raises LCB, code-only raises AIME; the mixed model is best on AIME24 and LCB '
-        'medium/hard.',
+        md_table(['comparison', 'suite', 'a − b (points)', 'verdict', 'pre-registered'], comp_rows),
         '',
     ]
 
-# %% ../nbs/15_report.ipynb #d9946da8
-def section_table7(dist: dict, study: dict, main: str) -> list[str]:
-    "Table 7 analog: longest vs shortest trajectories, beside each teacher's smoke corpus."
-    lens = dist.get('corpus_response_tokens', {})
+# %% ../nbs/15_report.ipynb #cd3a3582
+EXPERIMENT_TITLES = {  # experiment -> (section title, what the paper reports beside it)
+    'curation_arms': ('Table 3 — curation arms (math), paper protocol',
+                      'Paper (AIME24 / AIME25, samples): ' + '; '.join(f'{k} {v[0]} / {v[1]} ({v[2]})' for k, v in PAPER_TABLE3.items())),
+    'equal_steps': ("Curation at equal compute: every curated arm trained for the `full` arm's optimizer steps",
+                    'Paper: not run (every arm trains 10 epochs, so smaller corpora get fewer steps).'),
+    'random_same_size': ('Curated vs a random subset of the same size',
+                         'Paper: not run.'),
+    'size_curve': ('Fig. 1 analog — does curation beat more data?',
+                   "Paper: NTele-R1 (0.8k samples) above larger public corpora on AIME24 (its Fig. 1, other students' "
+                   'numbers).'),
+    'forgetting': ('Out-of-domain skill after distillation, with replay and LoRA as forgetting controls',
+                   'Paper: GPQA-D rises after distillation for every teacher (+0.5 to +5.6 points, Table 1).'),
+    'code_arms': ('Table 4 — curation arms (code)',
+                  'Paper (LCB easy / medium / hard, samples): QwQ full 85.39 / 66.35 / 25.27 (1000); +Right 89.31 / '
+                  '66.58 / 26.72 (846); +Right-Hard 83.72 / 61.17 / 23.13 (230); +Right-Hard-Diverse 90.26 / 70.19 / '
+                  '28.43 (925).'),
+    'table5': ('Table 5 — math-only, code-only, mixed',
+               'Paper: math-only training raises LCB, code-only raises AIME; the mixed model is best on AIME24 and LCB '
+               'medium/hard.'),
+    'table7': ('Table 7 — the longest vs the shortest correct trajectory of the same questions',
+               'Paper: QwQ-S (8,202 tokens) 77.71 vs QwQ-L (13,869) 78.12 on AIME24.'),
+}
+
+
+def section_experiments(experiments: dict, source: str) -> list[str]:
+    "Every experiment: its question, the paper's numbers beside it, its arms and comparisons."
+    L = []
+    for name, exp in experiments.items():
+        title, paper = EXPERIMENT_TITLES.get(name, (name, ''))
+        L += [f'## {title}', '', f"Asks: {exp['claim']}. Source: `{source}` (`experiments.{name}`).", '']
+        if name == 'size_curve':
+            L += ['![Fig. 1](fig1_accuracy_vs_corpus_size.png)', '']
+        if exp.get('corpus_response_tokens'):
+            L += ['Mean response length of each corpus (student tokens): '
+                  + ', '.join(f"`{k}` {'–' if v is None else f'{v:.0f}'}" for k, v in exp['corpus_response_tokens'].items())
+                  + ' (– an empty corpus).', '']
+        L += experiment_tables(exp) + ([paper, ''] if paper else [])
+    return L
+
+# %% ../nbs/15_report.ipynb #cd3a3583
+def headline_rows(experiments: dict, headlines: dict) -> list[dict]:
+    "Each pre-registered headline with its comparison (None where its arms did not run) and its outcome."
     rows = []
-    for k, s in dist['summary']['table7'].items():
-        corpus_len = f"{lens[f'math-{k}']:.0f}" if lens.get(f'math-{k}') else '–'
-        rows.append(
-            [k, s['samples'], corpus_len, pct(s['accuracy'][main]), f"{s['response_tokens'][main]['mean']:.0f}"]
-        )
-    rows += [
-        [
-            f'smoke corpus of {t}',
-            r['runs'][0]['samples'],
-            f"{r['diagnostics']['length']['mean']:.0f}",
-            pct(r['scores'][main]),
-            f"{r['student_len'][main]['mean']:.0f}",
-        ]
-        for t, r in study['teachers'].items()
-    ]
-    headers = ['corpus', '#samples', 'corpus mean response len (tok)', f'{main} acc', 'student len (tok)']
-    return [
-        '## Table 7 — longest vs shortest trajectories (first seed)',
-        '',
-        md_table(headers, rows),
-        '',
-        'Paper: QwQ-S (8,202 tokens) 77.71 vs QwQ-L (13,869) 78.12 on AIME24 — length does not drive quality.',
-        '',
-    ]
+    for hid, h in headlines.items():
+        found = [c for e in experiments.values() for c in e['comparisons'] if c.get('headline') == hid]
+        c = found[0] if found else None
+        rows.append({'id': hid, **h, 'comparison': c,
+                     'outcome': headline_outcome(c['verdict'], h['supports']) if c else 'not run'})
+    return rows
+
+
+def headline_sentence(row: dict) -> str:
+    "One computed sentence per headline: the claim, the measured difference, and what it does to the claim."
+    c = row['comparison']
+    if c is None:
+        return f"**{row['id']}** ({row['claim']}): not run in this profile."
+    said = {
+        'supported': 'supports the claim',
+        'contradicted': 'contradicts the claim',
+        'neither': 'is not distinguishable from no difference: it neither supports nor contradicts the claim',
+    }[row['outcome']]
+    return (f"**{row['id']}** ({row['claim']}): `{c['a']}` − `{c['b']}` on {c['suite']} = {diff_pts(c)} points "
+            f"({c['covers']}) — {said}.")
+
+
+def section_headlines(experiments: dict, headlines: dict) -> list[str]:
+    "The pre-registered headline comparisons, each as a sentence computed from its interval."
+    return ['## Headline comparisons (pre-registered)', '',
+            *[f'- {headline_sentence(r)}' for r in headline_rows(experiments, headlines)], '']
 
 # %% ../nbs/15_report.ipynb #82af93fd
 def section_benchmarking(bench: dict, source: str) -> list[str]:
@@ -554,6 +523,19 @@ def section_benchmarking(bench: dict, source: str) -> list[str]:
         '',
     ]
 
+# %% ../nbs/15_report.ipynb #5b1b935b0
+def collect_results(profile: str, world: dict | None, dist: dict) -> dict:
+    "`results.json`: the profile, the world (hash, preconditions) and every experiment, as the stages stored them."
+    return {
+        'profile': profile,
+        'world': None if world is None else {
+            'hash': world['world'],
+            'preconditions': {k: {x: v[x] for x in ('value', 'target', 'met')} for k, v in world['preconditions'].items()},
+        },
+        'headlines': dist.get('headlines', HEADLINES),
+        'experiments': dist['experiments'],
+    }
+
 # %% ../nbs/15_report.ipynb #5b1b935b
 _LIMITS = [
     '## What the tiny world does and does not show',
@@ -561,8 +543,8 @@ _LIMITS = [
     '- It runs every step of the recipe for real — sampling, grading (rule-based math, sandboxed code), compression '
     "by the student's pass rate, Levenshtein diversity, TRL SFT (full and LoRA), evaluation — on models small enough "
     'for 2 CPU cores.',
-    '- Its models have about a million parameters and learn multi-step arithmetic poorly: differences of a few points '
-    'between arms are within a few standard errors; read the ± columns before reading a ranking.',
+    '- Its models have about a million parameters: read every difference with its interval; where the interval '
+    'contains 0 the verdict is "not distinguishable", however the means are ordered.',
     "- It cannot show the paper's absolute numbers or that its conclusions hold at 32B; the `paper` profile runs the "
     'same notebooks there.',
     '',
@@ -574,7 +556,7 @@ def write_report(
     profile: str,  # the profile name (title)
     study: dict,  # `teacher_study.json`
     cur: dict,  # `curation.json`
-    dist: dict,  # `distillation.json`
+    results: dict,  # `results.json` (`collect_results`)
     bench: dict,  # `benchmarking.json`
     inputs: dict,  # stage name -> run folder (for the sources)
     world: dict | None = None,  # `preconditions.json` of the world stage
@@ -604,8 +586,8 @@ def write_report(
     L += section_world(world, source('world', 'preconditions.json') if world else '')
     L += section_table1(study, source('teacher_study', 'teacher_study.json')) + section_diagnostics(study)
     L += section_curation(cur, source('curation', 'curation.json'))
-    L += section_table3(dist, main, source('distillation', 'distillation.json')) + section_table4(dist)
-    L += section_table5(dist) + section_table7(dist, study, main)
+    L += section_headlines(results['experiments'], results['headlines'])
+    L += section_experiments(results['experiments'], 'results.json')
     L += section_benchmarking(bench, source('benchmarking', 'benchmarking.json')) + _LIMITS
     text = '\n'.join(L)
     (out / 'README.md').write_text(text)

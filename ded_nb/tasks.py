@@ -151,12 +151,11 @@ def make_split(
     "`n` distinct problems of `family`, levels cycled, none in `exclude`; a level that runs out is dropped (or an error)."
     rng, out, seen, live = random.Random(f'{family}:{split}:{seed}'), [], set(exclude), list(levels)
     misses = {level: 0 for level in levels}
-    i = 0
+    i = 0  # the next level is live[i % len(live)]: it moves on only when a problem is kept, so every prefix is balanced
     while len(out) < n:
         if not live:
             raise ValueError(f'{family}: only {len(out)} distinct problems outside the excluded set, {n} asked')
         level = live[i % len(live)]
-        i += 1
         p = make_problem(family, rng, level, **(options or {}))
         if p.question in seen:
             misses[level] += 1
@@ -166,6 +165,7 @@ def make_split(
                 live.remove(level)  # this level has (almost) no new questions left
             continue
         misses[level] = 0
+        i += 1
         seen.add(p.question)
         p.id = f'tiny-{family}-{split}-{len(out)}'
         p.meta['split'] = split

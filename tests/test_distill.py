@@ -47,3 +47,26 @@ def test_multi_gpu_configs_load_and_validate():
     assert str(cfg.distributed_type).endswith('DEEPSPEED') and cfg.num_processes == 8
     assert (ROOT / cfg.deepspeed_config['deepspeed_config_file']).exists()
     assert load_recipe('paper').sft.global_batch % (cfg.num_processes * load_recipe('paper').sft.per_device_batch) == 0
+
+
+def test_parallel_runs_give_the_serial_results(tmp_path):
+    "Arms run in two worker processes train the same steps and score the same items as run one after another."
+    from ded_nb.core import write_jsonl
+    from ded_nb.distill import Arm, run_arms
+    from ded_nb.models import get_world, training_pairs
+    from ded_nb.recipe import apply_overrides
+
+    smoke = load_recipe('smoke')
+    w = get_world(smoke.world, progress=False)
+    corpus = tmp_path / 'c.jsonl'
+    write_jsonl(corpus, [{'question': q, 'response': r} for q, r in training_pairs(w, 'teacher-plain')[:24]])
+    arms = [Arm('a', str(corpus), ['in_domain'], [0, 1]), Arm('b/x', str(corpus), ['in_domain'], [0], max_steps=3)]
+    serial = run_arms(apply_overrides(smoke, ['controls.parallel_runs=1']), arms, tmp_path / 's', progress=False)
+    parallel = run_arms(apply_overrides(smoke, ['controls.parallel_runs=2']), arms, tmp_path / 'p', progress=False)
+    assert [r['seed'] for r in parallel['a']] == [0, 1] and parallel['b/x'][0]['sft']['steps'] == 3
+    for name in ('a', 'b/x'):
+        for one, two in zip(serial[name], parallel[name]):
+            assert one['sft']['steps'] == two['sft']['steps']
+            assert one['sft']['train_loss'] == pytest.approx(two['sft']['train_loss'], abs=1e-3)
+            assert one['eval']['in_domain']['item_scores'] == two['eval']['in_domain']['item_scores']
+    assert (tmp_path / 'p' / 'b-x' / 'seed0' / 'result.json').exists()  # `/` in an arm name is a folder-safe `-`

@@ -33,8 +33,22 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     for fig in ('fig1_accuracy_vs_corpus_size', 'fig3_token_entropy', 'fig4_pca_shift', 'fig_curation_funnel'):
         assert (reports / f'{fig}.png').stat().st_size > 1000 and (reports / f'{fig}.svg').exists()
     readme = (reports / 'README.md').read_text()
-    for heading in ('The world and its preconditions', 'Table 1', 'Table 3', 'Table 5', 'Table 7', 'Curation funnel'):
+    for heading in ('The world and its preconditions', 'Table 1', 'Headline comparisons', 'Table 3', 'Table 5',
+                    'Table 7', 'equal compute', 'random subset of the same size', 'Curation funnel'):
         assert heading in readme
+    results = json.loads((reports / 'results.json').read_text())  # the README's tables are rendered from this file
+    assert results['profile'] == 'smoke' and set(results['world']['preconditions']) >= {'teachers', 'diversity'}
+    for name, exp in results['experiments'].items():
+        for arm in exp['arms'].values():
+            assert {'samples', 'steps', 'scores'} <= set(arm)
+            assert all(lo <= s['mean'] <= hi for s in arm['scores'].values() for lo, hi in [s['ci95']])
+        for c in exp['comparisons']:
+            assert c['verdict'] in ('a>b', 'a<b', 'not distinguishable') and c['suite'] in exp['n_items']
+    steps = results['experiments']['equal_steps']['arms']
+    trained = {a['steps'] for a in steps.values() if a['samples']}  # an arm whose corpus came out empty trains 0 steps
+    assert trained == {steps['math/full']['steps']}  # equal steps means the full arm's
+    sizes = results['experiments']['random_same_size']['arms']
+    assert sizes['math/right']['samples'] == sizes['math/random@right']['samples']
     study = json.loads(next((root / 'runs').glob('teacher_study-*/teacher_study.json')).read_text())
     assert study['chosen_teacher'] in readme and study['config']['seeds'] == [0]
 
