@@ -10,7 +10,7 @@ from pathlib import Path
 from ded_nb.core import write_jsonl
 from ded_nb.distill import Arm, run_arms
 from ded_nb.models import get_world, training_pairs
-from ded_nb.recipe import load_recipe
+from ded_nb.recipe import load_recipe, eval_suites
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
     for workers in (1, 2):
         start = time.time()
         run_arms(load_recipe('tiny', overrides + [f'controls.parallel_runs={workers}']), [arm],
-                 root / f'workers{workers}', progress=False)
+                 root / f'workers{workers}', eval_suites(recipe, ['in_domain']), progress=False)
         seconds[workers] = time.time() - start
     print(f'{args.runs} runs of {args.samples} samples ({recipe.sft.epochs} epochs) + evaluation on {args.world}: '
           f'one after another {seconds[1]:.1f} s, two processes {seconds[2]:.1f} s, speed-up x{seconds[1] / seconds[2]:.2f}')

@@ -11,7 +11,7 @@ from .core import Problem, read_jsonl, write_jsonl, write_json
 from .grade import think_format_ok
 
 # %% auto #0
-__all__ = ['ARMS', 'Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'select_diverse', 'Funnel', 'curate',
+__all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'select_diverse', 'Funnel', 'curate',
            'sample_trajectories', 'save_trajectories', 'load_trajectories', 'as_pairs', 'student_pass_rates',
            'curation_arms', 'by_length', 'mix_corpora', 'corpus_lengths', 'curation_study', 'run_curation']
 
@@ -250,7 +250,7 @@ def student_pass_rates(
     return {pid: sum(v) / len(v) for pid, v in rates.items()}
 
 # %% ../nbs/11_curate.ipynb #82bd3051
-ARMS = ('full', 'right', 'right_hard', 'right_hard_diverse')  # the paper's ablation corpora, in its order
+from .core import ARMS  # the paper's ablation corpora, in its order (named in `ded_nb.core`)
 
 # %% ../nbs/11_curate.ipynb #65d00448
 def curation_arms(

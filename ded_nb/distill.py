@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, os, time
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
-from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed
+from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, ARMS
 
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
@@ -324,15 +324,16 @@ class Arm:
         return self.name.replace('/', '-')
 
 # %% ../nbs/12_distill.ipynb #7c1d2e02
-def _run_one(recipe, arm: Arm, seed: int, out_dir: str, threads: int | None = None) -> dict:
-    "Train and score one seed of `arm` (in this process, or in a worker process)."
-    from ded_nb.recipe import recipe_resources, eval_suites
+def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: int | None = None) -> dict:
+    "Train and score one seed of `arm` on `suites` (name -> problems), in this process or in a worker process."
+    from ded_nb.models import get_world, cache_root
+    from ded_nb.generate import CompletionCache
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    world, cache = recipe_resources(recipe, progress=False)
+    world, cache = get_world(recipe.world, progress=False), CompletionCache(cache_root() / 'generations.sqlite')
     profile = recipe.lora if arm.lora else recipe.sft
     if profile is None:
         raise ValueError(f'arm {arm.name}: recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
@@ -344,7 +345,7 @@ def _run_one(recipe, arm: Arm, seed: int, out_dir: str, threads: int | None = No
         read_corpus(arm.corpus),
         Path(out_dir) / arm.folder / f'seed{seed}',
         profile,
-        eval_suites(recipe, arm.suites),
+        {name: suites[name] for name in arm.suites},
         recipe.evaluation.sampling,
         world,
         cache,
@@ -358,6 +359,7 @@ def run_arms(
     recipe,  # a `ded_nb.recipe.Recipe`: student, SFT settings, evaluation, `controls.parallel_runs`
     arms: list[Arm],  # the arms to run
     out_dir,  # one `<arm>/seed<N>/` folder per run
+    suites: dict,  # suite name -> problems (`ded_nb.recipe.eval_suites`): every suite an arm names
     progress: bool = True,  # a line per finished run
 ) -> dict:
     "Train and score every seed of every arm, `recipe.controls.parallel_runs` at a time: `{arm name: [result per seed]}`."
@@ -379,12 +381,12 @@ def run_arms(
 
     if workers <= 1:
         for arm, seed in jobs:
-            done(arm, seed, _run_one(recipe, arm, seed, str(out_dir)))
+            done(arm, seed, _run_one(recipe, arm, suites, seed, str(out_dir)))
     else:
         from ded_nb import distill as importable  # the workers import it (not a notebook's __main__)
 
         with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:
-            futures = {pool.submit(importable._run_one, recipe, arm, seed, str(out_dir), 1): (arm, seed)
+            futures = {pool.submit(importable._run_one, recipe, arm, suites, seed, str(out_dir), 1): (arm, seed)
                        for arm, seed in jobs}
             for f in as_completed(futures):
                 done(*futures[f], f.result())
@@ -475,8 +477,6 @@ def distillation_arms(
     world=None,  # the tiny world (for the replay control)
 ) -> list[Arm]:
     "Every arm of the distillation study: the paper's arms and the recipe's controls."
-    from ded_nb.curate import ARMS
-
     C, E, corpora, made = recipe.controls, recipe.evaluation, Path(corpora), Path(out_dir) / 'corpora'
     seeds, second = list(recipe.seeds), list(recipe.seeds[: C.secondary_seeds])
     on_math, on_code, on_all = list(E.math_suites), list(E.code_suites), list(E.suites)
@@ -534,8 +534,6 @@ def _suite_of(recipe, role: str) -> str:
 
 def distillation_experiments(recipe, runs: dict) -> dict:
     "The distillation study's experiments (`experiment`), from every arm's runs (`run_arms`); absent arms are skipped."
-    from ded_nb.curate import ARMS
-
     E, H = recipe.evaluation, HEADLINE_ARM
     curated = [f'math/{a}' for a in ARMS if a != 'full']
     fractions = [f'math/random-{f:g}' for f in recipe.controls.size_fractions]

@@ -156,14 +156,12 @@ _FUNC_PLAN = {
 
 
 def step_ways(a: int, op: str, b: int) -> list[list[tuple]]:
-    "Every way to write the chain step `a op b` as (a, op, b, c) steps: whole, and a two-digit operand ten first or units first."
+    "Every way to write the chain step `a op b` as (a, op, b, c) steps: whole, and a two-digit operand's ten first."
     c = apply_op(a, op, b)
     ways = [[(a, op, b, c)]]
     if op in '+-' and b > 10:
-        sign = 1 if op == '+' else -1
-        for first in (10, b - 10):  # the ten first, or the units first
-            mid = a + sign * first
-            ways.append([(a, op, first, mid), (mid, op, b - first, c)])
+        mid = a + 10 if op == '+' else a - 10
+        ways.append([(a, op, 10, mid), (mid, op, b - 10, c)])
     return ways
 
 
@@ -493,11 +491,11 @@ def study_zoo(name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooS
             ModelSpec('base', 'base', size, 'mixed', steps=steps(1400), lr=3e-3, families=('arith', 'maxof', 'func'),
                       family_limits=base_data, seed=0),
             ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(2000), lr=2e-3, warmup=10,
-                      families=('arith', 'func'), seed=1, init_from='base', checkpoints=(steps(600),)),
+                      families=('arith', 'func'), seed=1, init_from='base', checkpoints=(steps(1000), steps(1500))),
             ModelSpec('teacher-worded', 'teacher', size, 'worded', steps=steps(1000), lr=2e-3, warmup=10,
                       families=('arith', 'func'), seed=2, init_from='base', checkpoints=(steps(600),)),
             ModelSpec('student', 'student', size, 'compact', steps=steps(900), lr=1e-3, warmup=10,
-                      families=('arith', 'maxof', 'func'), seed=3, init_from='base'),
+                      families=('arith', 'maxof', 'func'), family_limits={'arith': 20000}, seed=3, init_from='base'),
         ],
     )
 

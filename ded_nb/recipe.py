@@ -383,7 +383,7 @@ TINY = Recipe(
     name='tiny',
     world='study',
     backend='hf',
-    teachers=['tiny:teacher-plain', 'tiny:teacher-worded', 'tiny:teacher-plain@600', 'tiny:teacher-worded@600'],
+    teachers=['tiny:teacher-plain', 'tiny:teacher-worded', 'tiny:teacher-plain@1500', 'tiny:teacher-worded@600'],
     student='tiny:student',
     seeds=[0, 1],  # the `study` profile's headline comparisons run 5 seeds; `tiny` is the same study at lower power
     teacher_study=TeacherStudy(
@@ -412,9 +412,7 @@ TINY = Recipe(
         suites={'in_domain': 'tiny:arith:test[:200]', 'ood': 'tiny:maxof:test[:100]', 'code': 'tiny:func:test[:60]'},
         sampling=_tiny_sampling(n=4),
     ),
-    # recorded, not yet enforced: on the development split the study world still misses two (the most accurate
-    # teacher 64.5 % < 80 %; an early checkpoint's correct samples are copies); stage 0 says which, by how much
-    preconditions=Preconditions(enforce=False),
+    preconditions=Preconditions(enforce=True),  # the study world meets them on the development split; a miss stops
     controls=Controls(size_fractions=[0.5], secondary_seeds=1),
 )
 

@@ -62,6 +62,15 @@ def test_second_run_skips_every_stage(smoke_run):
     assert time.time() - start < 30
 
 
+def test_two_runs_of_one_config_give_identical_numbers(smoke_run, tmp_path):
+    "One config, one machine: a second smoke run in fresh folders writes the same results.json, number for number."
+    root, _ = smoke_run
+    reproduce('smoke', run_root=tmp_path / 'runs', reports=tmp_path / 'reports', progress=False)
+    first = json.loads((root / 'reports' / 'results.json').read_text())
+    second = json.loads((tmp_path / 'reports' / 'results.json').read_text())
+    assert first['experiments'] and second == first
+
+
 def test_an_override_changes_the_config_hashes(smoke_run):
     root, _ = smoke_run
     before = {s['stage']: s['hash'] for s in plan('smoke', run_root=root / 'runs', reports=root / 'reports')}
