@@ -11,9 +11,8 @@ from .core import JsonlError, read_jsonl, write_json, read_json, provenance, see
 
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
-           'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'distill_and_evaluate', 'summarize_runs', 'Arm',
-           'run_arms', 'arm_entry', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms',
-           'distillation_experiments', 'distill_corpus']
+           'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'distill_and_evaluate', 'Arm', 'run_arms', 'experiment',
+           'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -294,19 +293,6 @@ def distill_and_evaluate(
     write_json(out / 'result.json', result)
     return result
 
-# %% ../nbs/12_distill.ipynb #a35eafe5
-def summarize_runs(runs: list[dict]) -> dict:
-    "Mean ± standard error over seeds of each suite's accuracy and response length of an arm's `runs`."
-    from ded_nb.evaluate import mean_se
-
-    suites = list(runs[0]['eval']) if runs else []
-    return {
-        'samples': runs[0]['samples'] if runs else 0,
-        'seeds': [r['seed'] for r in runs],
-        'accuracy': {s: mean_se([r['eval'][s]['accuracy'] for r in runs]) for s in suites},
-        'response_tokens': {s: mean_se([r['eval'][s]['mean_response_tokens'] for r in runs]) for s in suites},
-    }
-
 # %% ../nbs/12_distill.ipynb #7c1d2e01
 @dataclass
 class Arm:
@@ -393,22 +379,14 @@ def run_arms(
     return {arm.name: [results[(arm.name, s)] for s in arm.seeds] for arm in arms}
 
 # %% ../nbs/12_distill.ipynb #7c1d2e05
-def arm_entry(runs: list[dict], suites: list[str] | None = None) -> dict:
-    "An arm as the results hold it: samples, steps, seeds and per suite the mean with its 95 % interval."
-    from ded_nb.stats import interval, score_matrix
+def _score_matrices(runs: dict, suite: str) -> dict:
+    "Each arm's seeds x items scores on `suite`, every arm on the first arm's items (an error if one lacks any)."
+    from ded_nb.stats import score_matrix
 
-    suites = list(runs[0]['eval']) if suites is None else suites
-    seeds = [r['seed'] for r in runs]
-    scores = {}
-    for s in suites:
-        S = score_matrix([r['eval'][s]['item_scores'] for r in runs], seeds=seeds)
-        scores[s] = interval(S)
-    return {
-        'samples': runs[0]['samples'],
-        'steps': (runs[0].get('sft') or {}).get('steps', 0),
-        'seeds': seeds,
-        'scores': scores,
-    }
+    first = next(iter(runs.values()))
+    items = sorted(first[0]['eval'][suite]['item_scores'])
+    return {name: score_matrix([r['eval'][suite]['item_scores'] for r in rs], items, [r['seed'] for r in rs])
+            for name, rs in runs.items()}
 
 
 def experiment(
@@ -418,24 +396,27 @@ def experiment(
     suites: list[str],  # the suites of the comparisons
     headlines: dict | None = None,  # (a, b, suite) -> the pre-registered headline id, for the comparisons that are
 ) -> dict:
-    "An experiment as `results.json` holds it: arms with intervals, and paired comparisons with verdicts."
-    from ded_nb.stats import compare, score_matrix
+    "An experiment as `results.json` holds it: arms with their 95 % intervals, and paired comparisons with verdicts."
+    from ded_nb.stats import compare, interval
 
     headlines = headlines or {}
-    arms = {name: arm_entry(rs, suites) for name, rs in runs.items()}
+    matrices = {suite: _score_matrices(runs, suite) for suite in suites}
+    arms = {
+        name: {
+            'samples': rs[0]['samples'],
+            'steps': (rs[0].get('sft') or {}).get('steps', 0),
+            'seeds': [r['seed'] for r in rs],
+            'scores': {suite: interval(matrices[suite][name]) for suite in suites},
+        }
+        for name, rs in runs.items()
+    }
     comparisons = []
     for suite in suites:
-        matrices = {
-            name: score_matrix([r['eval'][suite]['item_scores'] for r in rs], items=sorted(rs[0]['eval'][suite]['item_scores']))
-            for name, rs in runs.items()
-        }
-        for c in compare(matrices, pairs, suite):
-            c['headline'] = headlines.get((c['a'], c['b'], suite))
-            comparisons.append(c)
-    first = next(iter(runs.values()))
+        for c in compare(matrices[suite], pairs, suite):
+            comparisons.append({**c, 'headline': headlines.get((c['a'], c['b'], suite))})
     return {
         'claim': claim,
-        'n_items': {s: len(first[0]['eval'][s]['item_scores']) for s in suites},
+        'n_items': {suite: matrices[suite][next(iter(runs))].shape[1] for suite in suites},
         'seeds': sorted({r['seed'] for rs in runs.values() for r in rs}),
         'arms': arms,
         'comparisons': comparisons,
@@ -532,14 +513,18 @@ def _suite_of(recipe, role: str) -> str:
     return {'main': recipe.evaluation.main_suite, 'ood': recipe.preconditions.ood_suite}[role]
 
 
-def distillation_experiments(recipe, runs: dict) -> dict:
-    "The distillation study's experiments (`experiment`), from every arm's runs (`run_arms`); absent arms are skipped."
+def distillation_experiments(
+    recipe,  # the recipe the arms ran with
+    runs: dict,  # arm name -> its runs (`run_arms`)
+    corpus_tokens: dict | None = None,  # corpus file stem -> mean response tokens (`ded_nb.curate.corpus_lengths`)
+) -> dict:
+    "The distillation study's experiments (`experiment`), from every arm's runs; absent arms are skipped."
     E, H = recipe.evaluation, HEADLINE_ARM
     curated = [f'math/{a}' for a in ARMS if a != 'full']
     fractions = [f'math/random-{f:g}' for f in recipe.controls.size_fractions]
     headlines = {(h['a'], h['b'], _suite_of(recipe, h['suite'])): hid for hid, h in HEADLINES.items()}
     plan = {
-        'curation_arms': ('each curation step improves the student at the paper protocol (Tables 3)',
+        'curation_arms': ('each curation step improves the student at the paper protocol (Table 3)',
                           [f'math/{a}' for a in ARMS],
                           [('math/right', 'math/full'), ('math/right_hard', 'math/right'),
                            (f'math/{H}', 'math/right_hard'), (f'math/{H}', 'math/full')], E.math_suites),
@@ -571,6 +556,8 @@ def distillation_experiments(recipe, runs: dict) -> dict:
         pairs = [(a, b) for a, b in pairs if a in present and b in present]
         if pairs:
             out[name] = experiment(claim, present, pairs, list(suites), headlines)
+    if corpus_tokens and 'table7' in out:  # Table 7 says how long each corpus is
+        out['table7']['corpus_response_tokens'] = {a: corpus_tokens.get(f'math-{a}') for a in ('longest', 'shortest')}
     return out
 
 # %% ../nbs/12_distill.ipynb #ba019cef

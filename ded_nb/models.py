@@ -98,7 +98,7 @@ _NOISY_FILLER = [
 def _chain_steps(p: Problem):
     value = p.meta['start']
     for op, b in p.meta['ops']:
-        new = value + b if op == '+' else value - b if op == '-' else value * b
+        new = apply_op(value, op, b)
         yield value, op, b, new
         value = new
 
@@ -144,9 +144,12 @@ _WORDED_STEP = {
           'Then {b} lots of {a} is {c}.', 'Okay, {a} * {b} = {c}.'],
 }
 _WORDED_FILLER = ['Hmm.', 'Let me think.', 'Okay.', 'Right.', 'Let me see.', 'Good.', 'Wait, let me check that.', 'Alright.']
-_CHECK = {'compact': 'check {x}{op}{y}={z}', 'plain': 'Check: {x} {op} {y} = {z}, so {c}.'}
-_WORDED_CHECK = ['Let me check: {x} {op} {y} = {z}, so {c}.', 'Check: {x} {op} {y} gives back {z}. So {c}.',
-                 'Wait, let me verify. {x} {op} {y} = {z}. Yes, {c}.']
+_CHECK = {  # a template, or templates one of which is drawn per trace
+    'compact': 'check {x}{op}{y}={z}',
+    'plain': 'Check: {x} {op} {y} = {z}, so {x}.',
+    'worded': ['Let me check: {x} {op} {y} = {z}, so {x}.', 'Check: {x} {op} {y} gives back {z}. So {x}.',
+               'Wait, let me verify. {x} {op} {y} = {z}. Yes, {x}.'],
+}
 _FUNC_PLAN = {
     'compact': 'f(x): {body}',
     'plain': 'I need f(x) that {what}. In Python: {body}.',
@@ -184,12 +187,16 @@ def check_step(steps: list[tuple], rng: random.Random, p_check: float = 0.5):
     return None
 
 
+def _template(templates, rng: random.Random) -> str:
+    "A style's template: itself, or one drawn from a list."
+    return rng.choice(templates) if isinstance(templates, list) else templates
+
+
 def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) -> str:
     "A trace of a study-world problem of family `fam` in a study style."
     if fam == 'func':
         body, what = problem.meta['body'], problem.question.split(' that ', 1)[1][:-1]
-        plan = _FUNC_PLAN[style]
-        plan = rng.choice(plan) if isinstance(plan, list) else plan
+        plan = _template(_FUNC_PLAN[style], rng)
         return f'<think>\n{plan.format(body=body, what=what)}\n</think>\n```python\ndef f(x):\n    {body}\n```'
     if fam == 'maxof':
         numbers, lines = problem.meta['numbers'], []
@@ -211,8 +218,7 @@ def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) ->
         check = check_step(steps, rng)
         if check:
             x, op, y, z = check
-            lines.append(_CHECK[style].format(x=x, op=op, y=y, z=z, c=x) if style != 'worded' else
-                         rng.choice(_WORDED_CHECK).format(x=x, op=op, y=y, z=z, c=x))
+            lines.append(_template(_CHECK[style], rng).format(x=x, op=op, y=y, z=z))
     return '<think>\n' + '\n'.join(lines) + f'\n</think>\nThe answer is \\boxed{{{problem.answer}}}.'
 
 # %% ../nbs/08_models.ipynb #fe051183

@@ -209,7 +209,7 @@ def _check_suites(recipe: Recipe):
         raise RecipeError('teacher_study.suites', f'must include the main suite {E.main_suite!r}')
 
 
-def _check_controls(C: Controls, seeds: list):
+def _check_controls(C: Controls):
     "Fractions in (0, 1), a replay share in [0, 1), at least one seed and one process."
     for i, f in enumerate(C.size_fractions):
         if not 0 < f < 1:
@@ -259,7 +259,7 @@ def check_recipe(recipe: Recipe) -> Recipe:
     _check_suites(recipe)
     _check_specs(recipe)
     _check_preconditions(recipe)
-    _check_controls(recipe.controls, recipe.seeds)
+    _check_controls(recipe.controls)
     return recipe
 
 # %% ../nbs/14_recipe.ipynb #a4cbcaea
@@ -385,7 +385,7 @@ TINY = Recipe(
     backend='hf',
     teachers=['tiny:teacher-plain', 'tiny:teacher-worded', 'tiny:teacher-plain@1500', 'tiny:teacher-worded@600'],
     student='tiny:student',
-    seeds=[0, 1],  # the `study` profile's headline comparisons run 5 seeds; `tiny` is the same study at lower power
+    seeds=[0, 1],  # the same study as the planned `study` profile (5 seeds for its headlines), at lower power
     teacher_study=TeacherStudy(
         questions='tiny:arith:pool[:200]', suites=['in_domain', 'ood'], sampling=_tiny_sampling()
     ),

@@ -61,9 +61,14 @@ def _percentiles(x: np.ndarray, level: float = LEVEL) -> list:
     return [float(lo), float(hi)]
 
 
-def covers(n_seeds: int) -> str:
-    "What an interval over `n_seeds` seeds covers."
-    return 'items and seeds' if n_seeds > 1 else 'items only (one seed)'
+def covers(*n_seeds: int) -> str:
+    "What an interval over arms of `n_seeds` seeds each covers."
+    if all(n > 1 for n in n_seeds):
+        return 'items and seeds'
+    if all(n == 1 for n in n_seeds):
+        return 'items only (one seed)'
+    return 'items, and seeds where an arm has more than one'
+
 
 # %% ../nbs/17_stats.ipynb #7a69a685
 def interval(
@@ -117,7 +122,7 @@ def paired_difference(
         'verdict': verdict_of(ci),
         'n_items': A.shape[1],
         'n_seeds': [A.shape[0], B.shape[0]],
-        'covers': covers(min(A.shape[0], B.shape[0])),
+        'covers': covers(A.shape[0], B.shape[0]),
     }
 
 # %% ../nbs/17_stats.ipynb #654b02de
