@@ -13,10 +13,10 @@ from typing import Any, Iterable, Iterator, Union, get_type_hints
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['TRACKED_PACKAGES', 'ARMS', 'Problem', 'Response', 'Verdict', 'RecordError', 'record_from_dict', 'record_to_dict',
-           'JsonlError', 'read_jsonl', 'atomic_write', 'write_jsonl', 'write_json', 'read_json', 'project_root',
-           'config_hash', 'package_versions', 'git_state', 'provenance', 'RunDir', 'file_sha256', 'module_hashes',
-           'changed_modules', 'quiet', 'derive_seed', 'seed_everything']
+__all__ = ['TRACKED_PACKAGES', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict', 'RecordError', 'record_from_dict',
+           'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write', 'write_jsonl', 'write_json', 'read_json',
+           'project_root', 'config_hash', 'package_versions', 'git_state', 'provenance', 'RunDir', 'file_sha256',
+           'module_hashes', 'changed_modules', 'quiet', 'progress_line', 'derive_seed', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -370,6 +370,18 @@ def quiet():
     datasets.disable_progress_bars()
     datasets.utils.logging.set_verbosity_error()
     logging.getLogger('accelerate').setLevel(logging.ERROR)
+
+# %% ../nbs/00_core.ipynb #pl000002
+PROGRESS_LOG_ENV = 'DED_PROGRESS_LOG'  # the file a stage's progress lines are appended to (set by the runner)
+
+
+def progress_line(message: str):
+    "Print `message` to stderr and append it to the runner's progress log when one is set."
+    print(message, file=sys.stderr, flush=True)
+    log = os.environ.get(PROGRESS_LOG_ENV)
+    if log:
+        with open(log, 'a') as f:
+            f.write(message.replace('\n', ' ') + '\n')
 
 # %% ../nbs/00_core.ipynb #efdcf274
 def derive_seed(base: int, *keys) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, os, time
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
-from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, ARMS
+from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, ARMS, progress_line
 
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
@@ -299,7 +299,7 @@ class Arm:
     "One arm of a distillation study: a corpus, trained over seeds with the recipe's SFT or LoRA settings."
 
     name: str  # its name in the results (also its folder: `/` becomes `-`)
-    corpus: str  # a corpus JSONL (`read_corpus` reads it)
+    corpus: str | dict  # a corpus JSONL (`read_corpus` reads it), or {seed: JSONL} where each seed has its own
     suites: list[str]  # the evaluation suites it is scored on (names of `recipe.evaluation.suites`)
     seeds: list[int]  # SFT seeds
     lora: bool = False  # train with `recipe.lora` instead of `recipe.sft`
@@ -315,9 +315,11 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
     from ded_nb.models import get_world, cache_root
     from ded_nb.generate import CompletionCache
 
-    if threads:
+    if threads:  # a worker process: one torch thread, no third-party progress bars or warnings on the terminal
         import torch
+        from ded_nb.core import quiet
 
+        quiet()
         torch.set_num_threads(threads)
     world, cache = get_world(recipe.world, progress=False), CompletionCache(cache_root() / 'generations.sqlite')
     profile = recipe.lora if arm.lora else recipe.sft
@@ -328,7 +330,7 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
         options['n_workers'] = 0  # grade in this worker: the processes are already side by side
     return distill_and_evaluate(
         recipe.student,
-        read_corpus(arm.corpus),
+        read_corpus(arm.corpus[seed] if isinstance(arm.corpus, dict) else arm.corpus),
         Path(out_dir) / arm.folder / f'seed{seed}',
         profile,
         {name: suites[name] for name in arm.suites},
@@ -349,7 +351,6 @@ def run_arms(
     progress: bool = True,  # a line per finished run
 ) -> dict:
     "Train and score every seed of every arm, `recipe.controls.parallel_runs` at a time: `{arm name: [result per seed]}`."
-    import sys
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
 
@@ -362,8 +363,7 @@ def run_arms(
     def done(arm, seed, result):
         results[(arm.name, seed)] = result
         if progress:
-            print(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}',
-                  file=sys.stderr, flush=True)
+            progress_line(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}')
 
     if workers <= 1:
         for arm, seed in jobs:
@@ -460,27 +460,35 @@ def distillation_arms(
     "Every arm of the distillation study: the paper's arms and the recipe's controls."
     C, E, corpora, made = recipe.controls, recipe.evaluation, Path(corpora), Path(out_dir) / 'corpora'
     seeds, second = list(recipe.seeds), list(recipe.seeds[: C.secondary_seeds])
+    in_headlines = {arm for h in HEADLINES.values() for arm in (h['a'], h['b'])}
+
+    def seeds_of(name):  # every seed for an arm of a headline comparison, the secondary seeds for the others
+        return seeds if name in in_headlines else second
+
     on_math, on_code, on_all = list(E.math_suites), list(E.code_suites), list(E.suites)
     rows = {arm: list(read_jsonl(corpora / f'math-{arm}.jsonl')) for arm in ARMS}
     arms = [Arm('base', _write_corpus(made / 'empty.jsonl', []), on_all, seeds[:1])]
-    arms += [Arm(f'math/{a}', str(corpora / f'math-{a}.jsonl'), on_math, seeds) for a in ARMS]
+    arms += [Arm(f'math/{a}', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}')) for a in ARMS]
     curated = [a for a in ARMS if a != 'full']
     if C.equal_steps:
         steps = sft_steps(len(rows['full']), recipe.sft)
-        arms += [Arm(f'math/{a}@steps', str(corpora / f'math-{a}.jsonl'), on_math, seeds, max_steps=steps) for a in curated]
-    if C.random_same_size:
+        arms += [Arm(f'math/{a}@steps', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}@steps'),
+                     max_steps=steps) for a in curated]
+    if C.random_same_size:  # drawn from every sample the teacher wrote (M per question): a curated arm may hold more
+        samples = list(read_jsonl(corpora.parent / 'samples-math.jsonl'))  # than `full` (P per question)
         for a in curated:
-            subset = subset_rows(rows['full'], len(rows[a]), derive_seed(seeds[0], 'random', a))
-            arms.append(Arm(f'math/random@{a}', _write_corpus(made / f'math-random@{a}.jsonl', subset), on_math, seeds))
+            subset = subset_rows(samples, len(rows[a]), derive_seed(seeds[0], 'random', a))
+            arms.append(Arm(f'math/random@{a}', _write_corpus(made / f'math-random@{a}.jsonl', subset), on_math,
+                            seeds_of(f'math/random@{a}')))
     for f in C.size_fractions:
         subset = subset_rows(rows['full'], round(f * len(rows['full'])), derive_seed(seeds[0], 'random', f))
-        arms.append(Arm(f'math/random-{f:g}', _write_corpus(made / f'math-random-{f:g}.jsonl', subset), on_math, seeds))
+        arms.append(Arm(f'math/random-{f:g}', _write_corpus(made / f'math-random-{f:g}.jsonl', subset), on_math, second))
     if C.replay_share > 0 and world is not None:
         head = rows[HEADLINE_ARM]
         n = math.ceil(C.replay_share * len(head) / (1 - C.replay_share))  # the replay's share of the mixed corpus
         mixed = head + replay_rows(world, recipe.student, n, derive_seed(seeds[0], 'replay'))
         arms.append(Arm(f'math/{HEADLINE_ARM}+replay', _write_corpus(made / f'math-{HEADLINE_ARM}+replay.jsonl', mixed),
-                        on_math, seeds))
+                        on_math, second))
     if recipe.lora is not None:
         arms.append(Arm('math/full-lora', str(corpora / 'math-full.jsonl'), on_math, second, lora=True))
     arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in ARMS]
@@ -531,7 +539,7 @@ def distillation_experiments(
         'equal_steps': ("at the `full` arm's optimizer steps, the curated corpora beat training on every sample",
                         ['math/full'] + [f'{a}@steps' for a in curated],
                         [(f'{a}@steps', 'math/full') for a in curated], E.math_suites),
-        'random_same_size': ('a curated corpus beats a random subset of `full` of the same size (same epochs)',
+        'random_same_size': ("a curated corpus beats as many of the teacher's samples drawn at random (same epochs)",
                              curated + [a.replace('math/', 'math/random@') for a in curated],
                              [(a, a.replace('math/', 'math/random@')) for a in curated], E.math_suites),
         'size_curve': ('does curation beat more data? random subsets of several sizes, `full`, the curated corpus (Fig. 1)',

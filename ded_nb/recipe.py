@@ -12,10 +12,10 @@ from .distill import SFTProfile
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRECONDITION_TARGETS', 'TINY', 'SMOKE', 'PAPER', 'RECIPES', 'RecipeError', 'TeacherStudy', 'Curation', 'Evaluation',
-           'Benchmarking', 'Controls', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict',
-           'parse_override', 'apply_overrides', 'load_recipe', 'recipe_problems', 'eval_suites', 'bench_suites',
-           'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites']
+__all__ = ['PRECONDITION_TARGETS', 'TINY', 'STUDY', 'SMOKE', 'PAPER', 'RECIPES', 'RecipeError', 'TeacherStudy', 'Curation',
+           'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict',
+           'recipe_from_dict', 'parse_override', 'apply_overrides', 'load_recipe', 'recipe_problems', 'eval_suites',
+           'bench_suites', 'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites']
 
 # %% ../nbs/14_recipe.ipynb #c10b340f
 class RecipeError(ValueError):
@@ -91,7 +91,7 @@ class Controls:
     random_same_size: bool = True  # a random subset of the `full` corpus as large as each curated arm (same epochs)
     size_fractions: list[float] = field(default_factory=lambda: [0.25, 0.5])  # random subsets of `full` (Fig. 1)
     replay_share: float = 0.05  # the headline arm plus this share of the student's own training data (0: no arm)
-    secondary_seeds: int = 3  # the secondary tables (code arms, LoRA, Tables 5, 7) run on the first this many `seeds`
+    secondary_seeds: int = 3  # arms outside the headlines (other controls, code, LoRA, Tables 5, 7): the first N seeds
     parallel_runs: int = 2  # SFT runs side by side, each a process with one torch thread (1: one after another)
 
 # %% ../nbs/14_recipe.ipynb #5e1c0a11
@@ -142,6 +142,7 @@ class Recipe:
     tensor_parallel_size: int = 1  # vLLM GPUs per model
     preconditions: Preconditions = field(default_factory=Preconditions)  # measured by the `world` stage
     controls: Controls = field(default_factory=Controls)  # the controls beside the paper's arms (distillation stage)
+    development: str | None = None  # the profile that was this study's development run (its headlines shown beside)
 
     def __post_init__(self):
         check_recipe(self)
@@ -385,7 +386,7 @@ TINY = Recipe(
     backend='hf',
     teachers=['tiny:teacher-plain', 'tiny:teacher-worded', 'tiny:teacher-plain@1500', 'tiny:teacher-worded@600'],
     student='tiny:student',
-    seeds=[0, 1],  # the same study as the planned `study` profile (5 seeds for its headlines), at lower power
+    seeds=[0, 1],  # the development seeds: the `study` profile runs the same study on others, at higher power
     teacher_study=TeacherStudy(
         questions='tiny:arith:pool[:200]', suites=['in_domain', 'ood'], sampling=_tiny_sampling()
     ),
@@ -402,18 +403,34 @@ TINY = Recipe(
     sft=_tiny_sft(),
     lora=_tiny_sft(mode='lora', learning_rate=3e-3),
     evaluation=Evaluation(
-        suites={'in_domain': 'tiny:arith:test[:400]', 'ood': 'tiny:maxof:test[:200]', 'code': 'tiny:func:test[:120]'},
+        # the development split: the world was designed on it, and `study` reports on the test split
+        suites={'in_domain': 'tiny:arith:dev[:400]', 'ood': 'tiny:maxof:dev[:200]', 'code': 'tiny:func:dev[:120]'},
         main_suite='in_domain',
         sampling=SamplingParams(n=1, temperature=0.0, max_new_tokens=256),
         math_suites=['in_domain', 'ood'],
         code_suites=['code', 'ood'],
     ),
     benchmarking=Benchmarking(
-        suites={'in_domain': 'tiny:arith:test[:200]', 'ood': 'tiny:maxof:test[:100]', 'code': 'tiny:func:test[:60]'},
+        suites={'in_domain': 'tiny:arith:dev[:200]', 'ood': 'tiny:maxof:dev[:100]', 'code': 'tiny:func:dev[:60]'},
         sampling=_tiny_sampling(n=4),
     ),
     preconditions=Preconditions(enforce=True),  # the study world meets them on the development split; a miss stops
     controls=Controls(size_fractions=[0.5], secondary_seeds=1),
+)
+
+# %% ../nbs/14_recipe.ipynb #st000002
+STUDY = apply_overrides(
+    TINY,
+    [
+        'name="study"',
+        'seeds=[10, 11, 12, 13, 14]',
+        'development="tiny"',
+        'controls.secondary_seeds=3',
+        'evaluation.suites={"in_domain": "tiny:arith:test[:1000]", "ood": "tiny:maxof:test[:500]", '
+        '"code": "tiny:func:test[:300]"}',
+        'benchmarking.suites={"in_domain": "tiny:arith:test[:400]", "ood": "tiny:maxof:test[:200]", '
+        '"code": "tiny:func:test[:120]"}',
+    ],
 )
 
 # %% ../nbs/14_recipe.ipynb #e0cac38b
@@ -498,7 +515,7 @@ PAPER = Recipe(
     controls=Controls(equal_steps=False, random_same_size=False, size_fractions=[], replay_share=0.0, parallel_runs=1),
 )
 
-RECIPES = {'tiny': TINY, 'smoke': SMOKE, 'paper': PAPER}
+RECIPES = {'tiny': TINY, 'study': STUDY, 'smoke': SMOKE, 'paper': PAPER}
 
 # %% ../nbs/14_recipe.ipynb #deb7bffe
 def load_recipe(profile: str = 'tiny', overrides=()) -> Recipe:

@@ -11,8 +11,8 @@ from pathlib import Path
 __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'save_figure', 'fig1',
            'fig1_points', 'kde', 'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'precondition_table', 'section_world',
            'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome',
-           'experiment_tables', 'section_experiments', 'headline_rows', 'headline_sentence', 'section_headlines',
-           'section_benchmarking', 'collect_results', 'write_report']
+           'experiment_tables', 'section_experiments', 'headline_rows', 'headline_sentence', 'development_headlines',
+           'section_headlines', 'section_benchmarking', 'collect_results', 'write_report']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -278,25 +278,28 @@ def section_table1(study: dict, source: str) -> list[str]:
         '',
     ]
     rows = [
-        ['base student', '–', '–']
+        ['base student', '–', '–', '–']
         + [pct(study['base'][s]['accuracy']) for s in suites]
         + ['–', f"{study['base'][main]['mean_response_tokens']:.0f}"]
     ]
     for t, r in study['teachers'].items():
         rows.append(
-            [f'* {t}', pct(r['teacher_accuracy']), f"{r['diagnostics']['length']['mean']:.0f}"]
+            [f'* {t}', f"{100 * r['greedy_accuracy']:.1f}", pct(r['teacher_accuracy']),
+             f"{r['diagnostics']['length']['mean']:.0f}"]
             + [pct(r['scores'][s]) for s in suites]
             + [f"{100 * r['delta'][main]['mean']:+.1f}", f"{r['student_len'][main]['mean']:.0f}"]
         )
-    headers = ['student / teacher', 'teacher acc', 'corpus len (tok)'] + [f'{s} acc' for s in suites]
+    headers = ['student / teacher', f'teacher greedy acc ({main})', 'teacher sampled acc (smoke questions)',
+               'corpus len (tok)'] + [f'{s} acc' for s in suites]
     L += [md_table(headers + [f'Δ {main}', 'student len (tok)'], rows), '']
     chosen, most_accurate = study['chosen_teacher'], study['ranking_by_teacher_accuracy'][0]
     L += [
-        f"Ranking by student score: {', '.join(study['ranking_by_student_score'])}; by teacher accuracy: "
-        f"{', '.join(study['ranking_by_teacher_accuracy'])}. Chosen teacher: **{chosen}**, "
+        f"Ranking by student score: {', '.join(study['ranking_by_student_score'])}; by the teacher's greedy "
+        f"accuracy on {main}: {', '.join(study['ranking_by_teacher_accuracy'])}. Chosen teacher: **{chosen}**, "
         + ('which is also' if chosen == most_accurate else f'not {most_accurate}, which is')
-        + ' the most accurate one. The rankings order means over seeds: no interval tests whether the chosen '
-        "teacher's student differs from the most accurate teacher's.",
+        + ' the most accurate one. These rankings order means; the differences with their intervals are the '
+        '`teacher_study` experiment below, and H6 tests the most accurate teacher against the best other one on '
+        'items the choice did not use.',
         '',
     ]
     L += [
@@ -347,12 +350,13 @@ def section_diagnostics(study: dict) -> list[str]:
         '',
     ]
     spearman = ', '.join(
-        f"{k} {v:+.2f}" if v is not None else f'{k} undefined' for k, v in study['proxy_spearman'].items()
+        f"{k} {v['rho']:+.2f} (p = {v['p']:.2f})" if v['rho'] is not None else f'{k} undefined'
+        for k, v in study['proxy_spearman'].items()
     )
     L += [
         'Spearman correlation of each cheap proxy with the smoke-test scores (sign chosen so that +1 means the proxy '
-        f"ranks teachers exactly as the smoke test does; {len(study['teachers'])} teachers, so only a few values are "
-        f'possible): {spearman}.',
+        f"ranks teachers exactly as the smoke test does), over {len(study['teachers'])} teachers, with its exact "
+        f'permutation p-value: {spearman}.',
         '',
         'Paper: QwQ-32B corpus 0.477 bits vs DeepSeek-R1 0.705 bits; smaller PCA shift for the better teacher.',
         '',
@@ -432,6 +436,10 @@ def experiment_tables(exp: dict) -> list[str]:
 
 # %% ../nbs/15_report.ipynb #cd3a3582
 EXPERIMENT_TITLES = {  # experiment -> (section title, what the paper reports beside it)
+    'teacher_study': ('Table 1 with intervals — every teacher at equal samples and steps',
+                      'Paper: one run per teacher, no interval (QwQ-32B best for DS-32B).'),
+    'teacher_choice': ('H6 — the most accurate teacher against the best other one, on items the choice did not use',
+                       'Paper: QwQ-32B a better teacher than the stronger DeepSeek-R1 and Qwen3-235B (Table 1).'),
     'curation_arms': ('Table 3 — curation arms (math), paper protocol',
                       'Paper (AIME24 / AIME25, samples): ' + '; '.join(f'{k} {v[0]} / {v[1]} ({v[2]})' for k, v in PAPER_TABLE3.items())),
     'equal_steps': ("Curation at equal compute: every curated arm trained for the `full` arm's optimizer steps",
@@ -496,10 +504,43 @@ def headline_sentence(row: dict) -> str:
             f"({c['covers']}) — {said}.")
 
 
-def section_headlines(experiments: dict, headlines: dict) -> list[str]:
-    "The pre-registered headline comparisons, each as a sentence computed from its interval."
-    return ['## Headline comparisons (pre-registered)', '',
-            *[f'- {headline_sentence(r)}' for r in headline_rows(experiments, headlines)], '']
+def development_headlines(dev_results: dict) -> dict:
+    "Each headline of a development run's `results.json`: `{id: {diff, ci95, verdict, outcome, n_items, seeds}}`."
+    out = {}
+    for row in headline_rows(dev_results['experiments'], dev_results['headlines']):
+        c, exp = row['comparison'], dev_results['experiments'].get(row['experiment'], {})
+        out[row['id']] = None if c is None else {
+            'a': c['a'], 'b': c['b'], 'suite': c['suite'], 'diff': c['diff'], 'ci95': c['ci95'],
+            'verdict': c['verdict'], 'outcome': row['outcome'],
+            'n_items': exp.get('n_items', {}).get(c['suite']), 'seeds': exp.get('seeds')}
+    return out
+
+
+def _outcome_cell(c: dict | None, outcome: str) -> str:
+    return 'not run' if c is None else f"{diff_pts(c)} → **{outcome}**"
+
+
+def section_headlines(
+    experiments: dict,  # this run's experiments
+    headlines: dict,  # the pre-registered headlines
+    development: dict | None = None,  # `results.json['development']`: the development run's headlines, if any
+) -> list[str]:
+    "The pre-registered headline comparisons, each as a sentence computed from its interval (and the development run's)."
+    rows = headline_rows(experiments, headlines)
+    L = ['## Headline comparisons (pre-registered)', '', *[f'- {headline_sentence(r)}' for r in rows], '']
+    if development:
+        dev = development['headlines']
+        table = []
+        for r in rows:
+            d, c = dev.get(r['id']), r['comparison']
+            same = 'not run in both' if d is None or c is None else ('yes' if d['outcome'] == r['outcome'] else 'no')
+            table.append([r['id'], r['claim'], _outcome_cell(d, d['outcome'] if d else ''),
+                          _outcome_cell(c, r['outcome']), same])
+        L += [f"Development run (`{development['profile']}`: {development['note']}) beside this run: differences in "
+              'points with their 95 % intervals, and the outcome each gives.', '',
+              md_table(['id', 'claim', f"development ({development['profile']})", 'this run', 'same outcome'], table),
+              '']
+    return L
 
 # %% ../nbs/15_report.ipynb #82af93fd
 def section_benchmarking(bench: dict, source: str) -> list[str]:
@@ -521,17 +562,28 @@ def section_benchmarking(bench: dict, source: str) -> list[str]:
     ]
 
 # %% ../nbs/15_report.ipynb #5b1b935b0
-def collect_results(profile: str, world: dict | None, dist: dict) -> dict:
+def collect_results(
+    profile: str,  # the profile name
+    world: dict | None,  # `preconditions.json` of the world stage
+    dist: dict,  # `distillation.json`
+    study: dict | None = None,  # `teacher_study.json` (its experiments and H6)
+    development: dict | None = None,  # {'profile', 'note', 'results'}: the development run's `results.json`
+) -> dict:
     "`results.json`: the profile, the world (hash, preconditions) and every experiment, as the stages stored them."
-    return {
+    study = study or {}
+    out = {
         'profile': profile,
         'world': None if world is None else {
             'hash': world['world'],
             'preconditions': {k: {x: v[x] for x in ('value', 'target', 'met')} for k, v in world['preconditions'].items()},
         },
-        'headlines': dist['headlines'],
-        'experiments': dist['experiments'],
+        'headlines': {**dist['headlines'], **study.get('headlines', {})},
+        'experiments': {**study.get('experiments', {}), **dist['experiments']},
     }
+    if development:
+        out['development'] = {'profile': development['profile'], 'note': development['note'],
+                              'headlines': development_headlines(development['results'])}
+    return out
 
 # %% ../nbs/15_report.ipynb #5b1b935b
 _LIMITS = [
@@ -557,6 +609,7 @@ def write_report(
     bench: dict,  # `benchmarking.json`
     inputs: dict,  # stage name -> run folder (for the sources)
     world: dict | None = None,  # `preconditions.json` of the world stage
+    related: list[str] = (),  # lines naming related runs (the development run, the pre-registered run)
 ) -> str:
     "Write `README.md` (tables, figures, findings) for one reproduction run from its stage files; returns its text."
     from ded_nb.core import project_root
@@ -579,11 +632,12 @@ def write_report(
         'recipe and `done.json` with seeds, package versions and the library modules that ran). Executed stage '
         'notebooks: `notebooks/`.',
         '',
+        *[line for text in related for line in (text, '')],
     ]
     L += section_world(world, source('world', 'preconditions.json') if world else '')
     L += section_table1(study, source('teacher_study', 'teacher_study.json')) + section_diagnostics(study)
     L += section_curation(cur, source('curation', 'curation.json'))
-    L += section_headlines(results['experiments'], results['headlines'])
+    L += section_headlines(results['experiments'], results['headlines'], results.get('development'))
     L += section_experiments(results['experiments'], 'results.json')
     L += section_benchmarking(bench, source('benchmarking', 'benchmarking.json')) + _LIMITS
     text = '\n'.join(L)

@@ -5,6 +5,7 @@
 # %% ../nbs/16_reproduce.ipynb #b97d3772
 from __future__ import annotations
 import hashlib, json, shutil, sys, time, uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules
@@ -12,7 +13,7 @@ from .recipe import load_recipe, recipe_to_dict
 
 # %% auto #0
 __all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'stage_status', 'plan', 'sft_compute_estimate', 'StageError',
-           'run_stage', 'reproduce']
+           'follow_progress', 'run_stage', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -196,6 +197,49 @@ def _drop_record_cell(executed: Path):
     nb.cells = [c for c in nb.cells if _RECORD_TAG not in c.get('metadata', {}).get('tags', [])]
     nbformat.write(nb, str(executed))
 
+# %% ../nbs/16_reproduce.ipynb #pf000002
+@contextmanager
+def follow_progress(
+    log,  # the progress file the kernel appends to (its path goes to the kernel in `DED_PROGRESS_LOG`)
+    prefix: str = '    ',  # printed before each line
+    every: float = 1.0,  # seconds between looks at the file
+    out=None,  # where lines go (default: stderr)
+):
+    "While inside, print each line appended to `log` (the kernel inherits `DED_PROGRESS_LOG`)."
+    import os, threading
+    from ded_nb.core import PROGRESS_LOG_ENV
+
+    log, out, stop = Path(log), out or sys.stderr, threading.Event()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text('')
+    previous = os.environ.get(PROGRESS_LOG_ENV)
+    os.environ[PROGRESS_LOG_ENV] = str(log)
+
+    def relay(position=0):
+        while True:
+            finished = stop.wait(every)
+            with open(log) as f:
+                f.seek(position)
+                text = f.read()
+            complete = text[: text.rfind('\n') + 1]  # whole lines only: the kernel may be mid-write
+            for line in complete.splitlines():
+                print(prefix + line, file=out, flush=True)
+            position += len(complete.encode())
+            if finished:
+                return
+
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    try:
+        yield log
+    finally:
+        stop.set()
+        thread.join()
+        if previous is None:
+            os.environ.pop(PROGRESS_LOG_ENV, None)
+        else:
+            os.environ[PROGRESS_LOG_ENV] = previous
+
 # %% ../nbs/16_reproduce.ipynb #bebf29ec
 def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) -> dict:
     "Execute one planned stage with papermill (a fresh kernel) and mark it done with what produced it."
@@ -208,15 +252,16 @@ def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) ->
     executed.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
-        pm.execute_notebook(
-            _with_record_cell(step['notebook'], run_dir),
-            str(executed),
-            parameters=step['parameters'],
-            kernel_name='python3',
-            cwd=str(Path(step['notebook']).parent),
-            progress_bar=progress,
-            log_output=False,
-        )
+        with follow_progress(run_dir / 'progress.log', f"    {step['stage']}: "):
+            pm.execute_notebook(
+                _with_record_cell(step['notebook'], run_dir),
+                str(executed),
+                parameters=step['parameters'],
+                kernel_name='python3',
+                cwd=str(Path(step['notebook']).parent),
+                progress_bar=progress,
+                log_output=False,
+            )
     except pm.PapermillExecutionError as e:
         raise StageError(
             f"stage {step['stage']} failed in cell {e.cell_index} (execution count {e.exec_count}): "

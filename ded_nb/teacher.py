@@ -11,9 +11,9 @@ from .core import Problem, write_json, read_json, provenance
 from .models import token_entropies
 
 # %% auto #0
-__all__ = ['length_stats', 'corpus_entropy', 'entropy_from_topk', 'surprisal', 'hidden_states', 'pca_shift', 'spearman',
-           'corpus_surprisal', 'teacher_diagnostics', 'smoke_runs', 'proxy_correlations', 'teacher_study',
-           'run_teacher_study']
+__all__ = ['TEACHER_HEADLINE', 'length_stats', 'corpus_entropy', 'entropy_from_topk', 'surprisal', 'hidden_states', 'pca_shift',
+           'spearman', 'corpus_surprisal', 'teacher_diagnostics', 'smoke_corpora', 'smoke_runs', 'spearman_p',
+           'proxy_correlations', 'teacher_experiments', 'teacher_study', 'run_teacher_study']
 
 # %% ../nbs/13_teacher.ipynb #2971fb19
 def length_stats(lengths: list[int]) -> dict:
@@ -216,65 +216,97 @@ def _teacher_name(teacher: str) -> str:
     return teacher.split(':')[-1].split('/')[-1]
 
 # %% ../nbs/13_teacher.ipynb #be30148a
-def smoke_runs(
+def smoke_corpora(
     recipe,  # the recipe
     teacher: str,  # the teacher model
     questions: list[Problem],  # the smoke-test questions
-    suites: dict,  # suite name -> problems
     out: Path,  # the study folder
     student_tok,  # the student's tokenizer
     world=None,  # the tiny world
     cache=None,  # the completion cache
     progress: bool = True,  # progress bars
-) -> tuple[list, list]:
-    "One teacher's smoke test over the recipe's seeds: (per-seed runs, the first seed's trajectories)."
-    from ded_nb.curate import sample_trajectories, save_trajectories, load_trajectories, as_pairs
-    from ded_nb.distill import distill_and_evaluate
+) -> dict:
+    "One teacher's smoke-test corpora, one trajectory per question for each of the recipe's seeds: `{seed: trajectories}`."
+    from ded_nb.curate import sample_trajectories, save_trajectories, load_trajectories
 
-    S, runs, first = recipe.teacher_study, [], None
-    eval_kwargs = recipe.run_options()
+    S, corpora = recipe.teacher_study, {}
     for seed in recipe.seeds:
         folder = out / _teacher_name(teacher) / f'seed{seed}'
         if (folder / 'corpus.jsonl').exists():
-            trajs = load_trajectories(folder / 'corpus.jsonl')
-        else:
-            trajs = sample_trajectories(
-                teacher,
-                questions,
-                replace(S.sampling, seed=seed),
-                student_tok,
-                world,
-                cache,
-                **recipe.run_options(),
-                progress=progress,
-                desc=f'{_teacher_name(teacher)} seed {seed}',
-            )
-            save_trajectories(trajs, folder / 'corpus.jsonl')
-        train = [t for t in trajs if t.correct] if S.filter_correct else trajs
-        res = distill_and_evaluate(
-            recipe.student,
-            as_pairs(train),
-            folder,
-            recipe.sft,
-            suites,
-            recipe.evaluation.sampling,
+            corpora[seed] = load_trajectories(folder / 'corpus.jsonl')
+            continue
+        corpora[seed] = sample_trajectories(
+            teacher,
+            questions,
+            replace(S.sampling, seed=seed),
+            student_tok,
             world,
             cache,
-            seed=seed,
-            eval_kwargs=eval_kwargs,
+            **recipe.run_options(),
+            progress=progress,
+            desc=f'{_teacher_name(teacher)} seed {seed}',
         )
-        runs.append(
-            {
-                'seed': seed,
-                'teacher_accuracy': sum(bool(t.correct) for t in trajs) / len(trajs),
-                'samples': len(train),
-                'scores': {s: res['eval'][s]['accuracy'] for s in suites},
-                'student_len': {s: res['eval'][s]['mean_response_tokens'] for s in suites},
-                'final_model': res['final_model'],
-            }
-        )
-        first = first or trajs
-    return runs, first
+        save_trajectories(corpora[seed], folder / 'corpus.jsonl')
+    return corpora
+
+# %% ../nbs/13_teacher.ipynb #sr000002
+def smoke_runs(
+    recipe,  # the recipe: student, SFT and evaluation settings, `teacher_study.filter_correct`
+    corpora: dict,  # teacher name -> {seed: trajectories} (`smoke_corpora`)
+    suites: dict,  # suite name -> problems
+    out: Path,  # the study folder (`<teacher>/seed<N>/` per run)
+    progress: bool = True,  # a line per finished run
+) -> dict:
+    "Train and score the student on each teacher's corpus of each seed: `{teacher name: [run result per seed]}`."
+    from ded_nb.curate import save_trajectories
+    from ded_nb.distill import Arm, run_arms
+
+    arms = []
+    for name, by_seed in corpora.items():
+        files = {}
+        for seed, trajs in by_seed.items():
+            folder = out / name / f'seed{seed}'
+            files[seed] = str(folder / 'corpus.jsonl')
+            if recipe.teacher_study.filter_correct:
+                files[seed] = str(folder / 'train.jsonl')
+                save_trajectories([t for t in trajs if t.correct], files[seed])
+        arms.append(Arm(name, files, list(suites), list(by_seed)))
+    return run_arms(recipe, arms, out, suites, progress)
+
+
+def _run_summary(result: dict, trajs: list, suites) -> dict:
+    "What Table 1 shows of one smoke-test run."
+    return {
+        'seed': result['seed'],
+        'teacher_accuracy': sum(bool(t.correct) for t in trajs) / len(trajs),
+        'samples': result['samples'],
+        'steps': (result.get('sft') or {}).get('steps', 0),
+        'scores': {s: result['eval'][s]['accuracy'] for s in suites},
+        'student_len': {s: result['eval'][s]['mean_response_tokens'] for s in suites},
+        'final_model': result['final_model'],
+    }
+
+# %% ../nbs/13_teacher.ipynb #sp000002
+def spearman_p(
+    xs: list[float],  # one proxy value per teacher
+    ys: list[float],  # the smoke-test score per teacher
+    exact_up_to: int = 8,  # every ordering up to this many teachers (8! = 40,320); beyond, seeded random orderings
+    draws: int = 20000,  # random orderings beyond `exact_up_to`
+) -> float | None:
+    "Two-sided permutation p-value of Spearman's rho: exact over every ordering of `ys` for few items (None if undefined)."
+    import itertools, random
+
+    observed = spearman(xs, ys)
+    if observed is None:
+        return None
+    def as_extreme(ordering):
+        rho = spearman(xs, ordering)
+        return rho is not None and abs(rho) >= abs(observed) - 1e-12
+
+    if len(ys) <= exact_up_to:  # the observed ordering is one of them
+        return sum(as_extreme(list(p)) for p in itertools.permutations(ys)) / math.factorial(len(ys))
+    rng = random.Random(0)  # random orderings, counting the observed one (p >= 1 / (draws + 1))
+    return (1 + sum(as_extreme(rng.sample(ys, len(ys))) for _ in range(draws))) / (draws + 1)
 
 # %% ../nbs/13_teacher.ipynb #62d374ca
 def proxy_correlations(rows: dict, main_suite: str) -> dict:
@@ -289,6 +321,7 @@ def proxy_correlations(rows: dict, main_suite: str) -> dict:
         return d
 
     proxies = {
+        'teacher_greedy_accuracy': [rows[n]['greedy_accuracy'] for n in names],
         'teacher_accuracy': [rows[n]['teacher_accuracy']['mean'] for n in names],
         'entropy_under_student_neg': [-diag(n, 'entropy_under_student', 'mean_bits') for n in names],
         'entropy_under_teacher_neg': [-diag(n, 'entropy_under_teacher', 'mean_bits') for n in names],
@@ -296,7 +329,55 @@ def proxy_correlations(rows: dict, main_suite: str) -> dict:
         'mean_length': [diag(n, 'length', 'mean') for n in names],
         'pca_shift_neg': [-diag(n, 'pca', 'centroid_distance') for n in names],
     }
-    return {k: spearman(v, smoke) for k, v in proxies.items()}
+    return {k: {'rho': spearman(v, smoke), 'p': spearman_p(v, smoke)} for k, v in proxies.items()}
+
+# %% ../nbs/13_teacher.ipynb #tc000002
+TEACHER_HEADLINE = dict(  # H6: a and b are filled in by `teacher_experiments` (the teachers differ per study)
+    experiment='teacher_choice', suite='main', supports='a>b',
+    claim="the most accurate teacher is not the best one: another teacher's student is better (Table 1)",
+)
+
+
+def _restrict(results: list, suite: str, items: list) -> list:
+    "The runs with `suite`'s item scores restricted to `items` (and no other suite)."
+    return [{**r, 'eval': {suite: {'item_scores': {i: r['eval'][suite]['item_scores'][i] for i in items}}}}
+            for r in results]
+
+
+def teacher_experiments(
+    runs: dict,  # teacher name -> its smoke-test runs (`smoke_runs`)
+    greedy: dict,  # teacher name -> greedy accuracy on the main suite
+    main: str,  # the main suite
+    suites: list[str],  # every suite the students were scored on
+) -> tuple[dict, dict]:
+    "(`{teacher_study, teacher_choice}` experiments, `{'H6': headline}`) from the smoke test's runs."
+    from ded_nb.distill import experiment
+    from ded_nb.stats import score_matrix
+
+    means = {n: score_matrix([r['eval'][main]['item_scores'] for r in rs]).mean() for n, rs in runs.items()}
+    chosen = max(means, key=means.get)
+    exps = {'teacher_study': experiment(
+        'the smoke test picks the teacher whose student scores best (Table 1); exploratory: chosen on these scores',
+        runs, [(chosen, n) for n in runs if n != chosen], suites)}
+    most_accurate = max(greedy, key=greedy.get)
+    others = [n for n in runs if n != most_accurate]
+    if not others:
+        return exps, {}
+    items = sorted(next(iter(runs.values()))[0]['eval'][main]['item_scores'])
+    pick, held_out = items[0::2], items[1::2]
+    pick_mean = {n: score_matrix([r['eval'][main]['item_scores'] for r in runs[n]], pick).mean() for n in others}
+    best_other = max(others, key=pick_mean.get)
+    h6 = {**TEACHER_HEADLINE, 'a': best_other, 'b': most_accurate}
+    exps['teacher_choice'] = {
+        **experiment(
+            f"the best other teacher ({best_other}, chosen on {len(pick)} even-numbered items) against the most "
+            f"accurate one ({most_accurate}, greedy {100 * greedy[most_accurate]:.1f} %), on the "
+            f"{len(held_out)} odd-numbered items",
+            {n: _restrict(runs[n], main, held_out) for n in (best_other, most_accurate)},
+            [(best_other, most_accurate)], [main], {(best_other, most_accurate, main): 'H6'}),
+        'roles': {'most_accurate': most_accurate, 'best_other': best_other, 'chosen_on_items': len(pick)},
+    }
+    return exps, {'H6': h6}
 
 # %% ../nbs/13_teacher.ipynb #afe206e9
 def teacher_study(
@@ -308,49 +389,52 @@ def teacher_study(
     cache=None,  # a `CompletionCache`, or None
     progress: bool = True,  # progress bars
 ) -> dict:
-    "The smoke test over the recipe's teachers with diagnostics: the Table 1 / Table 7 analog and proxy correlations."
+    "The smoke test over the recipe's teachers with diagnostics: the Table 1 / Table 7 analog, proxies and experiments."
+    from ded_nb.core import progress_line
     from ded_nb.models import load_model
-    from ded_nb.evaluate import evaluate_model, mean_se
+    from ded_nb.evaluate import evaluate_model, mean_se, as_backend
 
     S, main = recipe.teacher_study, recipe.evaluation.main_suite
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     student = load_model(recipe.student, world)
-    base = evaluate_model(
-        recipe.student,
-        suites,
-        recipe.evaluation.sampling,
-        out / 'base',
-        world,
-        cache,
-        **recipe.run_options(),
-        progress=progress,
-    )
+    options = recipe.run_options()
+    base = evaluate_model(recipe.student, suites, recipe.evaluation.sampling, out / 'base', world, cache, **options,
+                          progress=progress)
+    names = {_teacher_name(t): t for t in recipe.teachers}
+    corpora, greedy = {}, {}
+    for name, teacher in names.items():
+        progress_line(f'teacher {name}: sampling {len(recipe.seeds)} smoke-test corpora, greedy accuracy on {main}')
+        corpora[name] = smoke_corpora(recipe, teacher, questions, out, student[1], world, cache, progress)
+        ev = evaluate_model(as_backend(teacher, world, recipe.backend), {main: suites[main]},
+                            recipe.evaluation.sampling, out / name / 'greedy', world, cache, **options, progress=progress)
+        greedy[name] = ev['suites'][main]['accuracy']
+    runs = smoke_runs(recipe, corpora, suites, out, progress)
     pca_prompts = [p.question for p in suites[main][: S.pca_prompts]]
     h_before = hidden_states(*student, pca_prompts, S.pca_layer, S.pca_pooling)
+    base_acc = {s: base['suites'][s]['accuracy'] for s in suites}
     rows = {}
-    for teacher in recipe.teachers:
-        name = _teacher_name(teacher)
-        runs, trajs = smoke_runs(recipe, teacher, questions, suites, out, student[1], world, cache, progress)
+    for name, teacher in names.items():
+        seeds = list(corpora[name])
         diag_file = out / name / 'diagnostics.json'
         if diag_file.exists():
             diag = read_json(diag_file)
         else:
-            diag = teacher_diagnostics(
-                recipe, teacher, trajs, student, h_before, pca_prompts, runs[0]['final_model'], world
-            )
+            diag = teacher_diagnostics(recipe, teacher, corpora[name][seeds[0]], student, h_before, pca_prompts,
+                                       runs[name][0]['final_model'], world)
             write_json(diag_file, diag)
-        base_acc = {s: base['suites'][s]['accuracy'] for s in suites}
+        summaries = [_run_summary(r, corpora[name][r['seed']], suites) for r in runs[name]]
         rows[name] = {
             'teacher': teacher,
-            'runs': runs,
+            'runs': summaries,
             'diagnostics': diag,
-            'teacher_accuracy': mean_se([r['teacher_accuracy'] for r in runs]),
-            'scores': {s: mean_se([r['scores'][s] for r in runs]) for s in suites},
-            'delta': {s: mean_se([r['scores'][s] - base_acc[s] for r in runs]) for s in suites},
-            'student_len': {s: mean_se([r['student_len'][s] for r in runs]) for s in suites},
+            'greedy_accuracy': greedy[name],
+            'teacher_accuracy': mean_se([r['teacher_accuracy'] for r in summaries]),
+            'scores': {s: mean_se([r['scores'][s] for r in summaries]) for s in suites},
+            'delta': {s: mean_se([r['scores'][s] - base_acc[s] for r in summaries]) for s in suites},
+            'student_len': {s: mean_se([r['student_len'][s] for r in summaries]) for s in suites},
         }
-    names = list(rows)
+    experiments, headlines = teacher_experiments(runs, greedy, main, list(suites))
     config = {
         'teachers': list(recipe.teachers),
         'student': recipe.student,
@@ -370,12 +454,14 @@ def teacher_study(
         'suites': {k: len(v) for k, v in suites.items()},
         'base': base['suites'],
         'teachers': rows,
-        'ranking_by_student_score': sorted(names, key=lambda n: -rows[n]['scores'][main]['mean']),
-        'ranking_by_teacher_accuracy': sorted(names, key=lambda n: -rows[n]['teacher_accuracy']['mean']),
-        'chosen_teacher': max(names, key=lambda n: rows[n]['scores'][main]['mean']),
+        'ranking_by_student_score': sorted(rows, key=lambda n: -rows[n]['scores'][main]['mean']),
+        'ranking_by_teacher_accuracy': sorted(rows, key=lambda n: -rows[n]['greedy_accuracy']),
+        'chosen_teacher': max(rows, key=lambda n: rows[n]['scores'][main]['mean']),
         'proxy_spearman': proxy_correlations(rows, main),
-        'proxy_note': f'Spearman over {len(names)} teachers; a sign flip (`_neg`) makes "higher predicts better" '
-        'for every proxy.',
+        'proxy_note': f'Spearman over {len(rows)} teachers with its exact permutation p-value; a sign flip (`_neg`) '
+        'makes "higher predicts better" for every proxy.',
+        'experiments': experiments,
+        'headlines': headlines,
     }
     write_json(out / 'teacher_study.json', {**result, 'provenance': provenance(seeds={'seeds': list(recipe.seeds)})})
     return result

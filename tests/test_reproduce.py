@@ -51,6 +51,15 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     assert sizes['math/right']['samples'] == sizes['math/random@right']['samples']
     study = json.loads(next((root / 'runs').glob('teacher_study-*/teacher_study.json')).read_text())
     assert study['chosen_teacher'] in readme and study['config']['seeds'] == [0]
+    # H6 and the teacher study's experiments come from the teacher study stage, beside the distillation's H1-H5
+    assert list(results['headlines']) == ['H1', 'H2', 'H3', 'H4', 'H5', 'H6']
+    assert {'teacher_study', 'teacher_choice'} <= set(results['experiments'])
+    assert results['headlines']['H6']['b'] == study['ranking_by_teacher_accuracy'][0]
+    # the kernels' progress lines reached the runner's log (which the terminal is shown), one per SFT run
+    progress = {s['stage']: (Path(s['run_dir']) / 'progress.log').read_text().splitlines() for s in log}
+    n_runs = sum(len(a['seeds']) for exp in ('curation_arms',) for a in results['experiments'][exp]['arms'].values())
+    assert sum(line.startswith('SFT runs') for line in progress['distillation']) >= n_runs
+    assert any(line.startswith('teacher ') for line in progress['teacher_study'])
 
 
 def test_second_run_skips_every_stage(smoke_run):
