@@ -31,7 +31,7 @@ def main():
     for workers in (1, 2):
         start = time.time()
         run_arms(load_recipe('tiny', overrides + [f'controls.parallel_runs={workers}']), [arm],
-                 root / f'workers{workers}', eval_suites(recipe, ['in_domain']), progress=False)
+                 root / f'workers{workers}', eval_suites(recipe, ['in_domain']))
         seconds[workers] = time.time() - start
     print(f'{args.runs} runs of {args.samples} samples ({recipe.sft.epochs} epochs) + evaluation on {args.world}: '
           f'one after another {seconds[1]:.1f} s, two processes {seconds[2]:.1f} s, speed-up x{seconds[1] / seconds[2]:.2f}')

@@ -348,9 +348,8 @@ def run_arms(
     arms: list[Arm],  # the arms to run
     out_dir,  # one `<arm>/seed<N>/` folder per run
     suites: dict,  # suite name -> problems (`ded_nb.recipe.eval_suites`): every suite an arm names
-    progress: bool = True,  # a line per finished run
 ) -> dict:
-    "Train and score every seed of every arm, `recipe.controls.parallel_runs` at a time: `{arm name: [result per seed]}`."
+    "Train and score every seed of every arm, `recipe.controls.parallel_runs` at a time, a progress line per finished run."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
 
@@ -362,8 +361,7 @@ def run_arms(
 
     def done(arm, seed, result):
         results[(arm.name, seed)] = result
-        if progress:
-            progress_line(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}')
+        progress_line(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}')
 
     if workers <= 1:
         for arm, seed in jobs:

@@ -12,7 +12,8 @@ __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', '
            'fig1_points', 'kde', 'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'precondition_table', 'section_world',
            'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome',
            'experiment_tables', 'section_experiments', 'headline_rows', 'headline_sentence', 'development_headlines',
-           'section_headlines', 'section_benchmarking', 'collect_results', 'write_report']
+           'section_headlines', 'section_benchmarking', 'collect_results', 'development_run', 'related_runs',
+           'write_report']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -584,6 +585,38 @@ def collect_results(
         out['development'] = {'profile': development['profile'], 'note': development['note'],
                               'headlines': development_headlines(development['results'])}
     return out
+
+# %% ../nbs/15_report.ipynb #dv000002
+def development_run(recipe, reports_root) -> dict | None:
+    "`{profile, note, results}` of `recipe.development`'s `results.json` under `reports_root`, or None (none, not run)."
+    from ded_nb.core import read_json
+    from ded_nb.recipe import load_recipe
+
+    if not recipe.development:
+        return None
+    path = Path(reports_root) / recipe.development / 'results.json'
+    if not path.exists():
+        return None
+    dev = load_recipe(recipe.development)
+    note = f"{dev.evaluation.suites[dev.evaluation.main_suite]}, seeds {dev.seeds}"
+    return {'profile': recipe.development, 'note': note, 'results': read_json(path)}
+
+
+def related_runs(recipe, development: dict | None) -> list[str]:
+    "Lines linking a report to its development run, or to the pre-registered runs it is the development run of."
+    from ded_nb.recipe import RECIPES
+
+    lines = []
+    if recipe.development:
+        found = development['note'] if development else 'its results.json was not found'
+        lines.append(f'This is the pre-registered run ([`PREREGISTRATION.md`](PREREGISTRATION.md)); its development '
+                     f'run is [`reports/{recipe.development}/`](../{recipe.development}/README.md) ({found}).')
+    for name, other in RECIPES.items():
+        if other.development == recipe.name:
+            lines.append(f'This is the development run of the pre-registered `{name}` profile: '
+                         f'[`reports/{name}/`](../{name}/README.md), pre-registration '
+                         f'[`reports/{name}/PREREGISTRATION.md`](../{name}/PREREGISTRATION.md).')
+    return lines
 
 # %% ../nbs/15_report.ipynb #5b1b935b
 _LIMITS = [

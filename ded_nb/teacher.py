@@ -255,7 +255,6 @@ def smoke_runs(
     corpora: dict,  # teacher name -> {seed: trajectories} (`smoke_corpora`)
     suites: dict,  # suite name -> problems
     out: Path,  # the study folder (`<teacher>/seed<N>/` per run)
-    progress: bool = True,  # a line per finished run
 ) -> dict:
     "Train and score the student on each teacher's corpus of each seed: `{teacher name: [run result per seed]}`."
     from ded_nb.curate import save_trajectories
@@ -271,7 +270,7 @@ def smoke_runs(
                 files[seed] = str(folder / 'train.jsonl')
                 save_trajectories([t for t in trajs if t.correct], files[seed])
         arms.append(Arm(name, files, list(suites), list(by_seed)))
-    return run_arms(recipe, arms, out, suites, progress)
+    return run_arms(recipe, arms, out, suites)
 
 
 def _run_summary(result: dict, trajs: list, suites) -> dict:
@@ -347,6 +346,7 @@ def _restrict(results: list, suite: str, items: list) -> list:
 def teacher_experiments(
     runs: dict,  # teacher name -> its smoke-test runs (`smoke_runs`)
     greedy: dict,  # teacher name -> greedy accuracy on the main suite
+    chosen: str,  # the teacher the smoke test chose (best mean student score on the main suite)
     main: str,  # the main suite
     suites: list[str],  # every suite the students were scored on
 ) -> tuple[dict, dict]:
@@ -354,8 +354,6 @@ def teacher_experiments(
     from ded_nb.distill import experiment
     from ded_nb.stats import score_matrix
 
-    means = {n: score_matrix([r['eval'][main]['item_scores'] for r in rs]).mean() for n, rs in runs.items()}
-    chosen = max(means, key=means.get)
     exps = {'teacher_study': experiment(
         'the smoke test picks the teacher whose student scores best (Table 1); exploratory: chosen on these scores',
         runs, [(chosen, n) for n in runs if n != chosen], suites)}
@@ -409,18 +407,18 @@ def teacher_study(
         ev = evaluate_model(as_backend(teacher, world, recipe.backend), {main: suites[main]},
                             recipe.evaluation.sampling, out / name / 'greedy', world, cache, **options, progress=progress)
         greedy[name] = ev['suites'][main]['accuracy']
-    runs = smoke_runs(recipe, corpora, suites, out, progress)
+    runs = smoke_runs(recipe, corpora, suites, out)
     pca_prompts = [p.question for p in suites[main][: S.pca_prompts]]
     h_before = hidden_states(*student, pca_prompts, S.pca_layer, S.pca_pooling)
     base_acc = {s: base['suites'][s]['accuracy'] for s in suites}
     rows = {}
     for name, teacher in names.items():
-        seeds = list(corpora[name])
         diag_file = out / name / 'diagnostics.json'
         if diag_file.exists():
             diag = read_json(diag_file)
         else:
-            diag = teacher_diagnostics(recipe, teacher, corpora[name][seeds[0]], student, h_before, pca_prompts,
+            first = corpora[name][runs[name][0]['seed']]  # the first seed's corpus, and its student
+            diag = teacher_diagnostics(recipe, teacher, first, student, h_before, pca_prompts,
                                        runs[name][0]['final_model'], world)
             write_json(diag_file, diag)
         summaries = [_run_summary(r, corpora[name][r['seed']], suites) for r in runs[name]]
@@ -434,7 +432,8 @@ def teacher_study(
             'delta': {s: mean_se([r['scores'][s] - base_acc[s] for r in summaries]) for s in suites},
             'student_len': {s: mean_se([r['student_len'][s] for r in summaries]) for s in suites},
         }
-    experiments, headlines = teacher_experiments(runs, greedy, main, list(suites))
+    chosen = max(rows, key=lambda n: rows[n]['scores'][main]['mean'])
+    experiments, headlines = teacher_experiments(runs, greedy, chosen, main, list(suites))
     config = {
         'teachers': list(recipe.teachers),
         'student': recipe.student,
@@ -456,7 +455,7 @@ def teacher_study(
         'teachers': rows,
         'ranking_by_student_score': sorted(rows, key=lambda n: -rows[n]['scores'][main]['mean']),
         'ranking_by_teacher_accuracy': sorted(rows, key=lambda n: -rows[n]['greedy_accuracy']),
-        'chosen_teacher': max(rows, key=lambda n: rows[n]['scores'][main]['mean']),
+        'chosen_teacher': chosen,
         'proxy_spearman': proxy_correlations(rows, main),
         'proxy_note': f'Spearman over {len(rows)} teachers with its exact permutation p-value; a sign flip (`_neg`) '
         'makes "higher predicts better" for every proxy.',

@@ -62,8 +62,8 @@ def test_parallel_runs_give_the_serial_results(tmp_path):
     write_jsonl(corpus, [{'question': q, 'response': r} for q, r in training_pairs(w, 'teacher-plain')[:24]])
     arms = [Arm('a', str(corpus), ['in_domain'], [0, 1]), Arm('b/x', str(corpus), ['in_domain'], [0], max_steps=3)]
     suites = eval_suites(smoke, ['in_domain'])
-    serial = run_arms(apply_overrides(smoke, ['controls.parallel_runs=1']), arms, tmp_path / 's', suites, progress=False)
-    parallel = run_arms(apply_overrides(smoke, ['controls.parallel_runs=2']), arms, tmp_path / 'p', suites, progress=False)
+    serial = run_arms(apply_overrides(smoke, ['controls.parallel_runs=1']), arms, tmp_path / 's', suites)
+    parallel = run_arms(apply_overrides(smoke, ['controls.parallel_runs=2']), arms, tmp_path / 'p', suites)
     assert [r['seed'] for r in parallel['a']] == [0, 1] and parallel['b/x'][0]['sft']['steps'] == 3
     for name in ('a', 'b/x'):
         for one, two in zip(serial[name], parallel[name]):

@@ -57,8 +57,10 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     assert results['headlines']['H6']['b'] == study['ranking_by_teacher_accuracy'][0]
     # the kernels' progress lines reached the runner's log (which the terminal is shown), one per SFT run
     progress = {s['stage']: (Path(s['run_dir']) / 'progress.log').read_text().splitlines() for s in log}
-    n_runs = sum(len(a['seeds']) for exp in ('curation_arms',) for a in results['experiments'][exp]['arms'].values())
-    assert sum(line.startswith('SFT runs') for line in progress['distillation']) >= n_runs
+    for stage in ('teacher_study', 'distillation'):
+        run_dir = next(Path(s['run_dir']) for s in log if s['stage'] == stage)
+        runs = list(run_dir.glob('*/seed*/result.json'))  # one per SFT run of the stage
+        assert runs and sum(line.startswith('SFT runs') for line in progress[stage]) == len(runs)
     assert any(line.startswith('teacher ') for line in progress['teacher_study'])
 
 
