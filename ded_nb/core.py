@@ -16,7 +16,8 @@ from fastcore.basics import patch
 __all__ = ['TRACKED_PACKAGES', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict', 'RecordError', 'record_from_dict',
            'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write', 'write_jsonl', 'write_json', 'read_json',
            'project_root', 'config_hash', 'package_versions', 'git_state', 'provenance', 'RunDir', 'file_sha256',
-           'module_hashes', 'changed_modules', 'quiet', 'progress_line', 'derive_seed', 'seed_everything']
+           'module_hashes', 'changed_modules', 'quiet', 'in_ipython', 'say', 'progress_line', 'derive_seed',
+           'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -375,9 +376,20 @@ def quiet():
 PROGRESS_LOG_ENV = 'DED_PROGRESS_LOG'  # the file a stage's progress lines are appended to (set by the runner)
 
 
+def in_ipython() -> bool:
+    "Is this code running under IPython (a notebook's kernel, papermill, `nbdev_test`)?"
+    ipython = sys.modules.get('IPython')
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def say(message: str):
+    "Print a line where a reader sees it: stdout under IPython (JupyterLab paints stderr as an alarm), else stderr."
+    print(message, file=sys.stdout if in_ipython() else sys.stderr, flush=True)
+
+
 def progress_line(message: str):
-    "Print `message` to stderr and append it to the runner's progress log when one is set."
-    print(message, file=sys.stderr, flush=True)
+    "`say` `message`, and append it to the runner's progress log when one is set."
+    say(message)
     log = os.environ.get(PROGRESS_LOG_ENV)
     if log:
         with open(log, 'a') as f:

@@ -13,7 +13,7 @@ __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', '
            'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome',
            'experiment_tables', 'section_experiments', 'headline_rows', 'headline_sentence', 'development_headlines',
            'section_headlines', 'section_benchmarking', 'collect_results', 'development_run', 'related_runs',
-           'write_report']
+           'write_report', 'relative_links']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -291,7 +291,7 @@ def section_table1(study: dict, source: str) -> list[str]:
             + [f"{100 * r['delta'][main]['mean']:+.1f}", f"{r['student_len'][main]['mean']:.0f}"]
         )
     headers = ['student / teacher', f'teacher greedy acc ({main})', 'teacher sampled acc (smoke questions)',
-               'corpus len (tok)'] + [f'{s} acc' for s in suites]
+               'corpus len (tok)'] + [f"{s} acc ({study['suites'][s]} items)" for s in suites]
     L += [md_table(headers + [f'Δ {main}', 'student len (tok)'], rows), '']
     chosen, most_accurate = study['chosen_teacher'], study['ranking_by_teacher_accuracy'][0]
     L += [
@@ -311,16 +311,14 @@ def section_table1(study: dict, source: str) -> list[str]:
     return L
 
 # %% ../nbs/15_report.ipynb #e3ede60a
-def section_diagnostics(study: dict) -> list[str]:
+def section_diagnostics(
+    study: dict,  # `teacher_study.json`
+    figures: bool = True,  # link Fig. 3 and Fig. 4 (drawn by the figures stage, beside the README)
+) -> list[str]:
     "Fig. 3 / Fig. 4 and the diagnostics table, with each proxy's Spearman correlation."
-    L = [
-        '### Diagnostics and proxies (Fig. 3, Fig. 4)',
-        '',
-        '![Fig. 3](fig3_token_entropy.png)',
-        '',
-        '![Fig. 4](fig4_pca_shift.png)',
-        '',
-    ]
+    L = ['### Diagnostics and proxies (Fig. 3, Fig. 4)', '']
+    if figures:
+        L += ['![Fig. 3](fig3_token_entropy.png)', '', '![Fig. 4](fig4_pca_shift.png)', '']
     rows = []
     for t, r in study['teachers'].items():
         d = r['diagnostics']
@@ -365,7 +363,11 @@ def section_diagnostics(study: dict) -> list[str]:
     return L
 
 # %% ../nbs/15_report.ipynb #54c14a56
-def section_curation(cur: dict, source: str) -> list[str]:
+def section_curation(
+    cur: dict,  # `curation.json`
+    source: str,  # where it was read (shown)
+    figures: bool = True,  # link the funnel figure (drawn by the figures stage, beside the README)
+) -> list[str]:
     "The curation funnel per domain beside the paper's."
     L = [
         '## Curation funnel',
@@ -373,9 +375,9 @@ def section_curation(cur: dict, source: str) -> list[str]:
         f"Source: `{source}`; teacher `{cur['teacher']}`, parameters {cur['params']}. "
         f"Pool questions sharing an 8-gram with an evaluation question: {cur['decontamination_overlaps']}.",
         '',
-        '![funnel](fig_curation_funnel.png)',
-        '',
     ]
+    if figures:
+        L += ['![funnel](fig_curation_funnel.png)', '']
     for d, arms in cur['funnels'].items():
         L += [
             f'**{d}** (teacher accuracy {pct(cur["teacher_accuracy"][d])} %, student mean pass rate '
@@ -546,7 +548,8 @@ def section_headlines(
 # %% ../nbs/15_report.ipynb #82af93fd
 def section_benchmarking(bench: dict, source: str) -> list[str]:
     "The final benchmark: avg@k ± s.e. per suite and pass@k of the first suite, per model."
-    suites, k = list(next(iter(bench['scores'].values()))), bench['sampling']['n']
+    first, k = next(iter(bench['scores'].values())), bench['sampling']['n']
+    suites = list(first)
     rows = [
         [label]
         + [f"{100 * s[b][f'avg@{k}']:.1f} ± {100 * s[b]['stderr']:.1f}" for b in suites]
@@ -558,7 +561,8 @@ def section_benchmarking(bench: dict, source: str) -> list[str]:
         '',
         f"Source: `{source}`; sampling {bench['sampling']}.",
         '',
-        md_table(['model'] + [f'{b} avg@{k}' for b in suites] + [f'{suites[0]} pass@{k}'], rows),
+        md_table(['model'] + [f"{b} avg@{k} ({first[b]['n_problems']} items)" for b in suites]
+                 + [f'{suites[0]} pass@{k}'], rows),
         '',
     ]
 
@@ -676,3 +680,19 @@ def write_report(
     text = '\n'.join(L)
     (out / 'README.md').write_text(text)
     return text
+
+# %% ../nbs/15_report.ipynb #rl000002
+def relative_links(
+    markdown: str,  # Markdown whose relative links point from its own folder
+    prefix: str,  # the path from where it is shown to that folder, ending in `/` (e.g. `../`)
+) -> str:
+    "`markdown` with every relative link and image target prefixed by `prefix`."
+    import re
+
+    def fix(match):
+        target = match.group(2)
+        if re.match(r'([a-zA-Z][a-zA-Z0-9+.-]*:|/|#)', target):  # a web address, an absolute path, an anchor
+            return match.group(0)
+        return f'{match.group(1)}({prefix}{target})'
+
+    return re.sub(r'(\])\(([^)\s]+)\)', fix, markdown)

@@ -4,16 +4,17 @@
 
 # %% ../nbs/16_reproduce.ipynb #b97d3772
 from __future__ import annotations
-import hashlib, json, shutil, sys, time, uuid
+import hashlib, json, os, shutil, sys, time, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules
+from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules, say
 from .recipe import load_recipe, recipe_to_dict
+from papermill.translators import PythonTranslator, papermill_translators
 
 # %% auto #0
 __all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'stage_status', 'plan', 'sft_compute_estimate', 'StageError',
-           'follow_progress', 'run_stage', 'reproduce']
+           'notebook_parameters', 'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -189,12 +190,64 @@ def _with_record_cell(notebook: str, run_dir: Path):
     return nb
 
 
-def _drop_record_cell(executed: Path):
-    "Remove the runner's cell from an executed notebook."
+def notebook_parameters(
+    parameters: dict,  # a planned stage's parameters (`plan`), paths absolute
+    folder,  # the folder of the executed notebook, where its kernel runs
+) -> dict:
+    "The stage's parameters with every path relative to `folder`: the executed notebook names no machine's folders."
+    def relative(path):
+        return os.path.relpath(Path(path).absolute(), Path(folder).absolute())
+
+    out = {**parameters, 'run_dir': relative(parameters['run_dir']), 'reports_dir': relative(parameters['reports_dir'])}
+    out['inputs'] = {name: relative(path) for name, path in parameters['inputs'].items()}
+    return out
+
+
+class StageParameters(PythonTranslator):
+    "papermill's Python translator, one dict entry a line, under a comment that says these values are in force."
+
+    @classmethod
+    def codify(cls, parameters, comment='Parameters'):
+        lines = [
+            '# Parameters in force, injected by `ded reproduce` (the cell above holds the defaults);',
+            "# paths are relative to this notebook's folder",
+        ]
+        for name, value in parameters.items():
+            if isinstance(value, dict) and value:
+                entries = [f'    {cls.translate(k)}: {cls.translate(v)},' for k, v in value.items()]
+                lines += [f'{name} = {{', *entries, '}']
+            else:
+                lines.append(cls.assign(name, cls.translate(value)))
+        return '\n'.join(lines) + '\n'
+
+
+@contextmanager
+def stage_parameters(kernel_name: str = 'python3'):
+    "While inside, papermill writes a stage's injected parameters with `StageParameters`."
+    registry = papermill_translators._translators
+    previous = registry.get(kernel_name)
+    papermill_translators.register(kernel_name, StageParameters)
+    try:
+        yield
+    finally:
+        if previous is None:
+            registry.pop(kernel_name, None)
+        else:
+            registry[kernel_name] = previous
+
+
+def _finish_executed(
+    executed: Path,  # the executed notebook
+    notebook,  # the stage notebook it was run from
+):
+    "Remove the runner's cell from an executed notebook; papermill's record names the stage notebook relatively."
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
     nb.cells = [c for c in nb.cells if _RECORD_TAG not in c.get('metadata', {}).get('tags', [])]
+    record = nb.metadata.get('papermill', {})
+    record['input_path'] = os.path.relpath(Path(notebook).absolute(), executed.parent.absolute())
+    record['output_path'] = executed.name
     nbformat.write(nb, str(executed))
 
 # %% ../nbs/16_reproduce.ipynb #pf000002
@@ -252,13 +305,13 @@ def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) ->
     executed.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
-        with follow_progress(run_dir / 'progress.log', f"    {step['stage']}: "):
+        with follow_progress(run_dir / 'progress.log', f"    {step['stage']}: "), stage_parameters():
             pm.execute_notebook(
                 _with_record_cell(step['notebook'], run_dir),
                 str(executed),
-                parameters=step['parameters'],
+                parameters=notebook_parameters(step['parameters'], executed.parent),
                 kernel_name='python3',
-                cwd=str(Path(step['notebook']).parent),
+                cwd=str(executed.parent),
                 progress_bar=progress,
                 log_output=False,
             )
@@ -269,7 +322,7 @@ def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) ->
         ) from None
     finally:
         if executed.exists():
-            _drop_record_cell(executed)
+            _finish_executed(executed, step['notebook'])
     info = {
         'stage': step['stage'],
         'hash': step['hash'],
@@ -309,10 +362,10 @@ def _build_world_first(steps: list, dry_run: bool):
         return None
     from ded_nb.models import get_world
 
-    print(f'world {name!r}: building (or loading from the cache)', file=sys.stderr, flush=True)
+    say(f'world {name!r}: building (or loading from the cache)')
     start = time.time()
     world = get_world(name, progress=True)
-    print(f'world {name!r} ready in {time.time() - start:.0f} s: {world.path}', file=sys.stderr, flush=True)
+    say(f'world {name!r} ready in {time.time() - start:.0f} s: {world.path}')
     return world
 
 # %% ../nbs/16_reproduce.ipynb #1a53c5ac
@@ -333,7 +386,7 @@ def reproduce(
     log, run_ids = [], {}
     for i, step in enumerate(steps, 1):
         selected = only is None or step['stage'] in only
-        print(_status_line(i, len(steps), step, selected, dry_run), file=sys.stderr, flush=True)
+        say(_status_line(i, len(steps), step, selected, dry_run))
         if not step['runs']:
             run_ids[step['stage']] = read_json(Path(step['run_dir']) / 'done.json').get('run_id')
             log.append({**step, 'status': 'skip'})
@@ -343,16 +396,15 @@ def reproduce(
             continue
         info = run_stage(step, run_ids, progress)
         run_ids[step['stage']] = info['run_id']
-        print(f"    done in {info['seconds']} s -> {step['executed']}", file=sys.stderr, flush=True)
+        say(f"    done in {info['seconds']} s -> {step['executed']}")
         log.append({**step, 'status': 'ran', 'seconds': info['seconds']})
     recipe = load_recipe(profile, list(overrides))
     if dry_run and recipe.name == 'paper':
         est = sft_compute_estimate(samples=sum(recipe.curation.mix_target.values()), epochs=recipe.sft.epochs)
-        print(
+        say(
             f"compute estimate (SFT of the student on {est['assumptions']['samples']} samples, {recipe.sft.epochs:g} "
             f"epochs): ~{est['gpu_hours']} GPU-hours (~{est['hours_on_8_gpus']} h on 8 GPUs) at MFU "
             f"{est['assumptions']['mfu']} and {est['assumptions']['mean_tokens']} tokens/sample; the paper reports "
-            "~9 h per 1,000 samples on 8xH800",
-            file=sys.stderr,
+            "~9 h per 1,000 samples on 8xH800"
         )
     return log

@@ -62,6 +62,18 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
         runs = list(run_dir.glob('*/seed*/result.json'))  # one per SFT run of the stage
         assert runs and sum(line.startswith('SFT runs') for line in progress[stage]) == len(runs)
     assert any(line.startswith('teacher ') for line in progress['teacher_study'])
+    # the executed notebooks, as JupyterLab shows them: paths relative to their folder, progress on stdout, no stderr
+    for s in log:
+        nb = json.loads(Path(s['executed']).read_text())
+        injected = next(c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', []))
+        source = ''.join(injected['source'])
+        assert 'in force' in source and str(root) not in source, source
+        assert str(root) not in json.dumps(nb['metadata']['papermill'])
+        streams = [o for c in nb['cells'] for o in c.get('outputs', []) if o['output_type'] == 'stream']
+        assert not [o for o in streams if o['name'] == 'stderr'], s['stage']
+    dist_nb = json.loads(next(Path(s['executed']) for s in log if s['stage'] == 'distillation').read_text())
+    assert any('SFT runs' in ''.join(o['text']) for c in dist_nb['cells'] for o in c.get('outputs', [])
+               if o.get('name') == 'stdout')
 
 
 def test_second_run_skips_every_stage(smoke_run):
