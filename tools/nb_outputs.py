@@ -44,7 +44,10 @@ def run_notebook(path: Path) -> dict:
 
     shell = CaptureShell(path)
     with working_directory(path.parent):
-        shell.run_all(nb, exc_stop=True, preproc=skip)
+        try:
+            shell.run_all(nb, exc_stop=True, preproc=skip)
+        except Exception as e:
+            raise RuntimeError(f'{e}\n{shell.prettytb(fname=path)}') from None  # the failing cell and its traceback
     noisy = [c.id for c in nb.cells if any(o.get('name') == 'stderr' for o in c.get('outputs', []))]
     return {'outputs': {c.id: list(c.outputs) for c in nb.cells if is_shown(c)}, 'stderr_cells': noisy}
 
