@@ -48,7 +48,8 @@ def run_notebook(path: Path) -> dict:
             shell.run_all(nb, exc_stop=True, preproc=skip)
         except Exception as e:
             raise RuntimeError(f'{e}\n{shell.prettytb(fname=path)}') from None  # the failing cell and its traceback
-    noisy = [c.id for c in nb.cells if any(o.get('name') == 'stderr' for o in c.get('outputs', []))]
+    noisy = {c.id: ''.join(''.join(o.get('text', '')) for o in c.get('outputs', []) if o.get('name') == 'stderr')
+             for c in nb.cells if any(o.get('name') == 'stderr' for o in c.get('outputs', []))}
     return {'outputs': {c.id: list(c.outputs) for c in nb.cells if is_shown(c)}, 'stderr_cells': noisy}
 
 
@@ -83,7 +84,8 @@ def process(path: Path, check: bool, private: str) -> list[str]:
     problems, shown_ids = [], set(run['outputs'])
     text = saved_text(path, run['outputs'])
     if run['stderr_cells']:  # a reader running the notebook would see warnings or progress bars there
-        problems.append(f"{path.name}: cells {', '.join(run['stderr_cells'])} write to stderr (warnings or progress bars)")
+        problems += [f'{path.name}: cell {cid} writes to stderr (a warning or a progress bar): {text.strip()[:300]!r}'
+                     for cid, text in run['stderr_cells'].items()]
     problems += [f'{path.name}: shown cell {cid} has no output' for cid, outs in run['outputs'].items() if not outs]
     if check and text != path.read_text():
         problems.append(f'{path.name}: saved outputs differ from a fresh run (run tools/nb_outputs.py {path})')
