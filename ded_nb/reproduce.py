@@ -14,7 +14,8 @@ from papermill.translators import PythonTranslator, papermill_translators
 
 # %% auto #0
 __all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'stage_status', 'plan', 'sft_compute_estimate', 'StageError',
-           'notebook_parameters', 'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'reproduce']
+           'notebook_parameters', 'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times',
+           'stage_times_section', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -336,6 +337,30 @@ def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) ->
     }
     rd.finish({'seconds': info['seconds']}, **{k: v for k, v in info.items() if k != 'seconds'})
     return info
+
+# %% ../nbs/16_reproduce.ipynb #st100002
+def stage_times(
+    inputs: dict,  # stage name -> its run folder (the figures stage's `inputs` parameter)
+) -> dict:
+    "Seconds each stage took, from its `done.json` (None for a stage that has not finished)."
+    times = {}
+    for name, folder in inputs.items():
+        done = Path(folder) / 'done.json'
+        times[name] = read_json(done).get('summary', {}).get('seconds') if done.exists() else None
+    return times
+
+
+def stage_times_section(times: dict) -> list[str]:
+    "The report's lines on how long each stage took."
+    parts = [f'{name} {seconds:.1f} s' if seconds is not None else f'{name} not finished' for name, seconds in times.items()]
+    total = sum(seconds for seconds in times.values() if seconds is not None)
+    return [
+        '## How long each stage took',
+        '',
+        f"{'; '.join(parts)}. In all {total / 60:.1f} min before this report was written, on the machine that ran them. "
+        'The tiny world is built (or loaded from its cache) before the first stage; its build is not counted here.',
+        '',
+    ]
 
 # %% ../nbs/16_reproduce.ipynb #30a4bc99
 def _status_line(

@@ -34,7 +34,8 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
         assert (reports / f'{fig}.png').stat().st_size > 1000 and (reports / f'{fig}.svg').exists()
     readme = (reports / 'README.md').read_text()
     for heading in ('The world and its preconditions', 'Table 1', 'Headline comparisons', 'Table 3', 'Table 5',
-                    'Table 7', 'equal compute', 'random subset of the same size', 'Curation funnel'):
+                    'Table 7', 'equal compute', 'random subset of the same size', 'Curation funnel',
+                    'How long each stage took'):
         assert heading in readme
     results = json.loads((reports / 'results.json').read_text())  # the README's tables are rendered from this file
     assert results['profile'] == 'smoke' and set(results['world']['preconditions']) >= {'teachers', 'diversity'}
