@@ -129,7 +129,7 @@ def open_notebook(driver, lab, path: str) -> dict:
     base, token = lab
     cells = len(json.loads((ROOT / path).read_text())['cells'])
     driver.get(f'{base}/lab/tree/{path}?token={token}&reset')
-    state = _wait(lambda: (s := driver.execute_script(RENDERED)) and s['cells'] == cells and s, f'{path}: {cells} cells')
+    _wait(lambda: (s := driver.execute_script(RENDERED)) and s['cells'] == cells, f'{path}: {cells} cells')
     # cells render lazily as they scroll into view: walk to the end; the kernel connects (its name in the toolbar)
     driver.execute_script('''
       const cells = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell');
