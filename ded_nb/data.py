@@ -15,12 +15,12 @@ from .core import Problem, read_jsonl, project_root
 __all__ = ['BENCHMARKS', 'GPQA_SUFFIX', 'LCB_HUB_FILES', 'HUB_POOLS', 'find_data_dir', 'DataNotFoundError', 'BenchmarkSpec',
            'register_benchmark', 'hub_offline', 'local_file', 'load_benchmark', 'load_math500_local',
            'load_math500_hub', 'load_aime_local', 'load_aime24_hub', 'load_aime25_hub', 'split_gpqa_question',
-           'format_mcq', 'load_gpqa_local', 'load_gpqa_hub', 'filter_lcb', 'load_lcb_local', 'load_lcb_hub',
-           'load_humaneval_local', 'load_humaneval_hub', 'load_mbpp_local', 'load_mbpp_hub', 'load_aime_pool_local',
-           'load_aime_pool_hub', 'load_math_train_local', 'load_math_train_hub', 'normalize_words', 'word_ngrams',
-           'common_ngrams', 'decontaminate', 'ids_for_questions', 'load_hub_pool', 'ProblemSpecError',
-           'parse_problem_spec', 'check_problem_spec', 'load_problem_file', 'load_problems', 'benchmark_table',
-           'decontamination_report', 'parse_suites']
+           'format_mcq', 'load_gpqa_local', 'load_gpqa_hub', 'filter_lcb', 'check_lcb_window', 'load_lcb_local',
+           'load_lcb_hub', 'load_humaneval_local', 'load_humaneval_hub', 'load_mbpp_local', 'load_mbpp_hub',
+           'load_aime_pool_local', 'load_aime_pool_hub', 'load_math_train_local', 'load_math_train_hub',
+           'normalize_words', 'word_ngrams', 'common_ngrams', 'decontaminate', 'ids_for_questions', 's1k_gold',
+           'load_hub_pool', 'ProblemSpecError', 'parse_problem_spec', 'spec_options', 'check_problem_spec',
+           'load_problem_file', 'load_problems', 'benchmark_table', 'decontamination_report', 'parse_suites']
 
 # %% ../nbs/02_data.ipynb #93668c1b
 def find_data_dir(data_dir=None) -> Path | None:
@@ -384,6 +384,23 @@ def filter_lcb(
         out.append(p)
     return out
 
+# %% ../nbs/02_data.ipynb #lc000002
+def check_lcb_window(problems: list, start_date=None, end_date=None, source='the LiveCodeBench copy'):
+    "Raise `DataNotFoundError` when [start_date, end_date] reaches outside the contest dates of `problems`."
+    days = sorted(p.meta['contest_date'][:10] for p in problems)
+    if not days:
+        return
+    first, last = days[0], days[-1]
+    before = start_date is not None and str(start_date)[:10] < first
+    after = end_date is not None and str(end_date)[:10] > last
+    if before or after:
+        inside = len(filter_lcb(problems, start_date, end_date))
+        raise DataNotFoundError(
+            f'LiveCodeBench window {start_date or "…"}..{end_date or "…"} is not covered by {source}: its contests run '
+            f'{first}..{last} ({inside} of its problems fall inside the window). Give a copy whose contests cover the '
+            'window: a newer LiveCodeBench release, as a local JSONL or from the hub.'
+        )
+
 # %% ../nbs/02_data.ipynb #9014d707
 def load_lcb_local(
     path,  # the local LiveCodeBench JSONL
@@ -394,6 +411,7 @@ def load_lcb_local(
 ) -> list[Problem]:
     "LiveCodeBench problems from `lcb_v5_problems.norm.jsonl` (public tests parsed from the statements)."
     problems = [_lcb_problem(r, r.get('public_tests') or []) for r in read_jsonl(path)]
+    check_lcb_window(problems, start_date, end_date, path)
     return filter_lcb(problems, start_date, end_date, difficulty, platform)
 
 # %% ../nbs/02_data.ipynb #2777452a
@@ -409,6 +427,7 @@ def load_lcb_hub(start_date=None, end_date=None, difficulty=None, platform=None)
         path = hf_hub_download('livecodebench/code_generation_lite', fname, repo_type='dataset')
         for row in read_jsonl(path):
             problems.append(_lcb_problem(row, json.loads(row['public_test_cases']), row.get('private_test_cases')))
+    check_lcb_window(problems, start_date, end_date, 'the hub copy livecodebench/code_generation_lite')
     return filter_lcb(problems, start_date, end_date, difficulty, platform)
 
 
@@ -683,13 +702,22 @@ def ids_for_questions(problems: list[Problem], texts: list[str]) -> list[str]:
         out.append(by_text[key(t)])
     return out
 
-# %% ../nbs/02_data.ipynb #c629b3c7
-def _s1k_pool(rows, name) -> list[Problem]:
-    "s1K rows as math problems (gold: the solution's last boxed answer, else the whole solution)."
+# %% ../nbs/02_data.ipynb #s1000002
+def s1k_gold(solution: str) -> str | None:
+    "The rule-checkable answer of an s1K solution: its last boxed answer, a short one-line answer, or None."
     from ded_nb.grade import last_boxed
 
+    boxed = last_boxed(solution)
+    if boxed:
+        return boxed
+    text = solution.strip()
+    return text if text and '\n' not in text and len(text) <= 40 else None
+
+# %% ../nbs/02_data.ipynb #c629b3c7
+def _s1k_pool(rows, name) -> list[Problem]:
+    "s1K rows as math problems: gold from `s1k_gold`; None (counted, `no_gold` when graded) when it has none."
     return [
-        Problem(f's1k-{i}', 's1k', 'math', r['question'], last_boxed(r['solution']) or r['solution'], {'source': name})
+        Problem(f's1k-{i}', 's1k', 'math', r['question'], s1k_gold(r['solution']), {'source': name})
         for i, r in enumerate(rows)
     ]
 
@@ -747,6 +775,18 @@ def parse_problem_spec(spec: str) -> tuple[str, slice]:
     start, stop = m.group('start'), m.group('stop')
     return m.group('source'), slice(int(start) if start else None, int(stop) if stop else None)
 
+# %% ../nbs/02_data.ipynb #sp000001
+def spec_options(source: str) -> tuple[str, dict]:
+    "The benchmark name of `source` and its loader options (`name?key=value&key=a,b`: a comma makes a list)."
+    name, _, query = source.partition('?')
+    options = {}
+    for part in filter(None, query.split('&')):
+        key, eq, value = part.partition('=')
+        if not eq or not key:
+            raise ProblemSpecError(f'{source!r}: options are key=value pairs joined by &, got {part!r}')
+        options[key] = value.split(',') if ',' in value else value
+    return name, options
+
 # %% ../nbs/02_data.ipynb #244502df
 def check_problem_spec(spec: str, world=None) -> str:
     "Raise `ProblemSpecError` unless `spec` names something that exists; returns its kind."
@@ -770,7 +810,11 @@ def check_problem_spec(spec: str, world=None) -> str:
         if source[4:] not in HUB_POOLS:
             raise ProblemSpecError(f'{spec!r}: unknown hub pool; known: {sorted(HUB_POOLS)}')
         return 'hub'
-    if source in BENCHMARKS:
+    name, options = spec_options(source)
+    if name in BENCHMARKS:
+        unknown = sorted(set(options) - set(BENCHMARKS[name].options))
+        if unknown:
+            raise ProblemSpecError(f'{spec!r}: {name} has no option(s) {unknown}; its options: {list(BENCHMARKS[name].options)}')
         return 'benchmark'
     if Path(source).is_file():
         return 'file'
@@ -817,7 +861,8 @@ def load_problems(spec: str, data_dir=None, world=None) -> list[Problem]:
     elif kind == 'hub':
         problems = load_hub_pool(source[4:])
     elif kind == 'benchmark':
-        problems = load_benchmark(source, data_dir=data_dir)
+        name, options = spec_options(source)
+        problems = load_benchmark(name, data_dir=data_dir, **options)
     else:
         problems = load_problem_file(source)
     return problems[part]

@@ -12,7 +12,8 @@ from .core import JsonlError, read_jsonl, write_json, read_json, provenance, see
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
            'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'distill_and_evaluate', 'Arm', 'run_arms', 'experiment',
-           'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'distill_corpus']
+           'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'chosen_arm',
+           'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -197,8 +198,8 @@ def sft(
     else:
         trainer.model.save_pretrained(final)
     tok.save_pretrained(final)
-    trained_tokens = sum(
-        l for p, l in zip(pairs, report['lengths']) if prof.on_overflow != 'drop' or l <= prof.max_length
+    trained_tokens = sum(  # a truncated sequence trains on max_length tokens, a dropped one on none
+        min(l, prof.max_length) for l in report['lengths'] if prof.on_overflow != 'drop' or l <= prof.max_length
     )
     metrics = {
         'profile': asdict(prof),
@@ -338,7 +339,7 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
         world,
         cache,
         seed=seed,
-        eval_kwargs=options,
+        eval_kwargs={**options, 'n_per_suite': recipe.evaluation.n_per_suite},
         max_steps=arm.max_steps,
     )
 
@@ -489,14 +490,20 @@ def distillation_arms(
                         on_math, second))
     if recipe.lora is not None:
         arms.append(Arm('math/full-lora', str(corpora / 'math-full.jsonl'), on_math, second, lora=True))
-    arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in ARMS]
-    arms += [
-        Arm('t5/math_only', str(corpora / f'math-{HEADLINE_ARM}.jsonl'), on_all, second),
-        Arm('t5/code_only', str(corpora / f'code-{HEADLINE_ARM}.jsonl'), on_all, second),
-        Arm('t5/mixed', str(corpora / f'mixed-{HEADLINE_ARM}.jsonl'), on_all, second),
-        Arm('t7/longest', str(corpora / 'math-longest.jsonl'), on_math, second),
-        Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
-    ]
+    with_code = 'code' in recipe.curation.pools  # a recipe without a code pool has no code arms and no Table 5
+    if with_code:
+        arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in ARMS]
+    if C.paper_tables and with_code:
+        arms += [
+            Arm('t5/math_only', str(corpora / f'math-{HEADLINE_ARM}.jsonl'), on_all, second),
+            Arm('t5/code_only', str(corpora / f'code-{HEADLINE_ARM}.jsonl'), on_all, second),
+            Arm('t5/mixed', str(corpora / f'mixed-{HEADLINE_ARM}.jsonl'), on_all, second),
+        ]
+    if C.paper_tables:
+        arms += [
+            Arm('t7/longest', str(corpora / 'math-longest.jsonl'), on_math, second),
+            Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
+        ]
     return arms
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0c
@@ -565,6 +572,35 @@ def distillation_experiments(
     if corpus_tokens and 'table7' in out:  # Table 7 says how long each corpus is
         out['table7']['corpus_response_tokens'] = {a: corpus_tokens.get(f'math-{a}') for a in ('longest', 'shortest')}
     return out
+
+# %% ../nbs/12_distill.ipynb #ch000002
+def chosen_arm(recipe, runs: dict) -> dict:
+    "The arm benchmarked as the distilled student: `benchmarking.arm`, else the paper arm best on the main suite."
+    main = recipe.evaluation.main_suite
+
+    def mean_score(name):
+        per_seed = [r['eval'][main]['item_scores'] for r in runs[name] if main in r['eval']]
+        return sum(sum(s.values()) / len(s) for s in per_seed) / len(per_seed) if per_seed else None
+
+    candidates = [a for a in [f'math/{a}' for a in ARMS] + ['t5/mixed'] if a in runs]
+    scores = {a: mean_score(a) for a in candidates}
+    named = recipe.benchmarking.arm
+    if named is not None:
+        if named not in runs:
+            raise ValueError(f'benchmarking.arm: {named!r} did not run; arms: {sorted(runs)}')
+        arm, reason = named, 'named by the recipe (benchmarking.arm)'
+    else:
+        scored = [a for a in candidates if scores[a] is not None]
+        if not scored:
+            raise ValueError(f'no paper arm was scored on the main suite {main!r}; arms: {sorted(runs)}')
+        arm = max(scored, key=lambda a: (scores[a], -scored.index(a)))
+        reason = f'the best mean {main} score over seeds among the paper arms'
+        tied = [a for a in scored if a != arm and scores[a] == scores[arm]]
+        if tied:  # equal means: the first in the paper's order, and the report says so
+            reason += f" (tied with {', '.join(tied)}: the first in the paper's order)"
+    first = runs[arm][0]
+    return {'arm': arm, 'seed': first['seed'], 'final_model': first['final_model'], 'reason': reason,
+            'main_suite': main, 'candidates': scores}
 
 # %% ../nbs/12_distill.ipynb #ba019cef
 def distill_corpus(

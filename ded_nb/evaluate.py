@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from collections import Counter, defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from .core import Problem, Response, Verdict, write_json, write_jsonl, provenance
 
@@ -122,6 +122,7 @@ def evaluate_model(
     n_workers: int = 2,  # grading processes
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe`
     progress: bool = True,  # progress bars
+    n_per_suite: dict | None = None,  # suite name -> samples per problem where not `params.n` (the paper's protocol)
 ) -> dict:
     "Scores of `model` on each suite: avg@k +- stderr, pass@k, by group, truncations, lengths, per-item scores."
     from ded_nb.stats import item_scores
@@ -135,7 +136,13 @@ def evaluate_model(
     }
     keys = (group_key,) if isinstance(group_key, str) else tuple(group_key)
     for name, problems in suites.items():
-        rows = generate_and_grade(be, problems, params, cache, batch_size, n_workers, sandbox, progress, f'eval {name}')
+        suite_params = replace(params, n=(n_per_suite or {}).get(name, params.n))
+        stored = getattr(be, 'samples_per_question', None)  # a file teacher gives the samples it stored, no more
+        if stored is not None and suite_params.n > stored:  # (its avg@k says how many: `samples_per_problem`)
+            suite_params = replace(suite_params, n=stored)
+        rows = generate_and_grade(
+            be, problems, suite_params, cache, batch_size, n_workers, sandbox, progress, f'eval {name}'
+        )
         verdicts = [v for _, _, v in rows]
         s = summarize(verdicts)
         groups = {p.id: str(next((p.meta[k] for k in keys if p.meta.get(k) is not None), 'all')) for p in problems}

@@ -5,15 +5,17 @@
 # %% ../nbs/09_generate.ipynb #cf9e85fe
 from __future__ import annotations
 import hashlib, json, os, random, sqlite3, threading, time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import derive_seed, config_hash
 
 # %% auto #0
-__all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SamplingParams', 'Completion', 'as_messages', 'prompt_text', 'file_digest',
-           'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'eos_token_ids', 'HFBackend', 'VLLMBackend',
-           'OpenAIBackend', 'make_backend', 'generate_file']
+__all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'SamplingParams', 'Completion', 'as_messages', 'prompt_text',
+           'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'eos_token_ids', 'HFBackend',
+           'VLLMBackend', 'OpenAIBackend', 'adapt_markup', 'file_teacher_options', 'file_teacher_path', 'FileBackend',
+           'make_backend', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #e62ee472
 @dataclass
@@ -170,7 +172,8 @@ def generate(
         for b in range(0, len(todo), batch_size):
             batch = todo[b : b + batch_size]
             seeds = [derive_seed(params.seed, keys[row]) for row in batch]
-            completions = backend.generate_rows([as_messages(prompts[i]) for i, _ in batch], params, seeds)
+            messages = [as_messages(prompts[i]) for i, _ in batch]
+            completions = backend.generate_rows(messages, params, seeds, sample_idxs=[s for _, s in batch])
             for row, c in zip(batch, completions):
                 c.sample_idx = row[1]
                 results[row] = c
@@ -227,7 +230,7 @@ class HFBackend:
         lp = [round(x, 6) for x in logprobs[: len(ids)]] if logprobs is not None else None
         return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
 
-    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int]) -> list[Completion]:
+    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
         "One completion per prompt (the rows of one batch)."
         import torch
 
@@ -300,7 +303,7 @@ class VLLMBackend:
     def prompt_text(self, prompt) -> str:
         return prompt_text(self.tokenizer, prompt)
 
-    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int]) -> list[Completion]:
+    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
         "One completion per prompt, each with its own seed."
         from vllm import SamplingParams as VllmParams
 
@@ -438,14 +441,158 @@ class OpenAIBackend:
         lp = [t['logprob'] for t in ((choice.get('logprobs') or {}).get('content') or [])] or None
         return Completion(text, ids, n, finish, lp, 'server' if lp else None)
 
-    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int]) -> list[Completion]:
+    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
         "One completion per prompt, `concurrency` requests at a time."
         with ThreadPoolExecutor(self.concurrency) as ex:
             return list(ex.map(lambda a: self._one(*a), [(p, params, s) for p, s in zip(prompts, seeds)]))
 
+# %% ../nbs/09_generate.ipynb #0899caf9
+MARKUPS = {  # adapter -> what it does to one stored response
+    'none': 'kept as stored',
+    'begin_of_thought': '<|begin_of_thought|>…<|end_of_thought|> becomes <think>…</think>; the '
+    '<|begin_of_solution|>…<|end_of_solution|> wrapper is dropped, its text kept (Sky-T1, Bespoke, OpenThoughts)',
+    'plain_cot': 'a response with no reasoning markup becomes <think>response</think> followed by its last boxed '
+    'answer (short chain-of-thought models: the whole response is the reasoning)',
+}
+
+
+def adapt_markup(text: str, markup: str) -> tuple[str, str]:
+    "`text` rewritten by the adapter `markup`, and what happened to it (`adapted`, or why it was kept as stored)."
+    from ded_nb.grade import last_boxed
+
+    if markup == 'none':
+        return text, 'kept'
+    if markup == 'begin_of_thought':
+        begin, end = '<|begin_of_thought|>', '<|end_of_thought|>'
+        if begin not in text:
+            return text, 'no_markup'
+        head, _, rest = text.partition(begin)
+        if end not in rest:
+            return f'{head}<think>{rest}', 'unclosed'  # cut off while thinking: stays unclosed, as it was
+        thought, _, solution = rest.partition(end)
+        solution = solution.replace('<|begin_of_solution|>', '').replace('<|end_of_solution|>', '')
+        return f'{head}<think>{thought}</think>{solution}', 'adapted'
+    if markup == 'plain_cot':
+        if '<think>' in text or '</think>' in text:
+            return text, 'has_think'
+        answer = last_boxed(text)
+        if answer is None:
+            return f'<think>\n{text.strip()}\n</think>\n', 'no_boxed_answer'
+        return f'<think>\n{text.strip()}\n</think>\n\n\\boxed{{{answer}}}', 'adapted'
+    raise ValueError(f'markup: one of {list(MARKUPS)}, got {markup!r}')
+
+
+# %% ../nbs/09_generate.ipynb #adc31932
+def file_teacher_options(model: str) -> tuple[str, dict]:
+    "The path and options (`markup`, `tokenizer`) a file teacher's name gives; raises naming what is wrong (reads nothing)."
+    from ded_nb.data import spec_options
+
+    if not model.startswith('file:'):
+        raise ValueError(f'{model!r}: a file teacher is named file:PATH[?markup=NAME&tokenizer=MODEL]')
+    where, options = spec_options(model[5:])
+    unknown = set(options) - {'markup', 'tokenizer'}
+    if unknown:
+        raise ValueError(f'{model!r}: unknown option(s) {sorted(unknown)}; options: markup, tokenizer')
+    if options.get('markup', 'none') not in MARKUPS:
+        raise ValueError(f"{model!r}: markup {options['markup']!r} is not one of {list(MARKUPS)}")
+    return where, options
+
+
+def file_teacher_path(
+    model: str,  # `file:PATH[?key=value&...]`
+    data_dir=None,  # where a relative PATH is read (None: `ded_nb.data.find_data_dir`)
+) -> tuple[Path, dict]:
+    "The file and the options of a file teacher; raises naming the teacher when the file is not there."
+    from ded_nb.data import find_data_dir
+
+    where, options = file_teacher_options(model)
+    path = Path(where).expanduser()
+    if not path.is_absolute():
+        base = find_data_dir(data_dir)
+        if base is None:
+            raise FileNotFoundError(f'{model!r}: a relative path is read under the data directory, and there is none '
+                                    '(--data-dir, DED_DATA_DIR or ../shared/data)')
+        path = base / path
+    if not path.is_file():
+        raise FileNotFoundError(f'{model!r}: no such file {path}')
+    return path, options
+
+
+# %% ../nbs/09_generate.ipynb #056c8bed
+def _stored_responses(row: dict, path: Path, line: int) -> tuple[str, list[str]]:
+    "The question and the responses of one row of a file teacher."
+    from ded_nb.core import JsonlError
+
+    question = next((row[k] for k in ('question', 'problem', 'prompt') if isinstance(row.get(k), str)), None)
+    answers = next((row[k] for k in ('responses', 'response', 'code') if k in row), None)
+    answers = [answers] if isinstance(answers, str) else answers
+    if question is None or not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise JsonlError(f'{path}:{line}: a file teacher row needs `question` (or `problem`, `prompt`) and '
+                         '`responses` (or `response`, `code`): a string or a list of strings')
+    return question.strip(), answers
+
+
+class FileBackend:
+    "A teacher given as a JSONL of its responses: sample `i` of a question is its `i`-th stored response."
+
+    name = 'file'
+
+    def __init__(self, model: str, data_dir=None):
+        from ded_nb.core import read_jsonl
+
+        self.path, options = file_teacher_path(model, data_dir)
+        self.markup = options.get('markup', 'none')
+        self.tokenizer_name = options.get('tokenizer')
+        self.responses, self.lines = {}, {}
+        for line, row in enumerate(read_jsonl(self.path), 1):
+            question, answers = _stored_responses(row, self.path, line)
+            self.responses[question], self.lines[question] = answers, line
+        adapted = {q: [adapt_markup(a, self.markup) for a in answers] for q, answers in self.responses.items()}
+        self.texts = {q: [text for text, _ in pairs] for q, pairs in adapted.items()}
+        self.markup_counts = dict(Counter(how for pairs in adapted.values() for _, how in pairs))
+        self.samples_per_question = min(map(len, self.texts.values()), default=0)  # what an evaluation can ask of it
+        self.tokenizer = None
+        if self.tokenizer_name:
+            from ded_nb.models import load_tokenizer
+
+            self.tokenizer = load_tokenizer(self.tokenizer_name)
+        self.fingerprint = f'file|sha256:{file_digest(self.path)[:32]}|{self.markup}|{self.tokenizer_name}'
+
+    def prompt_text(self, prompt) -> str:
+        "The question a prompt asks (its last user turn): what the file is looked up by."
+        return [m for m in as_messages(prompt) if m['role'] == 'user'][-1]['content'].strip()
+
+    def describe(self) -> dict:
+        "What this teacher is, for the records: file, digest, questions, responses and what the markup adapter did."
+        return {'file': str(self.path), 'sha256': file_digest(self.path), 'questions': len(self.responses),
+                'responses': sum(map(len, self.responses.values())), 'markup': self.markup,
+                'markup_counts': self.markup_counts, 'length_unit': 'tokens of ' + self.tokenizer_name
+                if self.tokenizer_name else 'whitespace-separated words (no tokenizer named)'}
+
+    def _one(self, question: str, sample_idx: int) -> Completion:
+        stored = self.texts.get(question)
+        if stored is None:
+            raise KeyError(f'{self.path}: no stored response for the question {question[:100]!r} '
+                           f'(the file holds {len(self.texts)} questions)')
+        if sample_idx >= len(stored):
+            raise IndexError(f'{self.path}:{self.lines[question]}: sample {sample_idx} asked, {len(stored)} stored '
+                             f'for {question[:60]!r}: ask for at most {len(stored)} samples per question')
+        text = stored[sample_idx]
+        ids = self.tokenizer(text, add_special_tokens=False)['input_ids'] if self.tokenizer else []
+        n = len(ids) if self.tokenizer else len(text.split())
+        return Completion(text, ids, n, 'stop', sample_idx=sample_idx)
+
+    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
+        "The stored response `sample_idxs[r]` of each prompt's question (sampling parameters cannot change it)."
+        idxs = sample_idxs if sample_idxs is not None else [0] * len(prompts)
+        return [self._one(self.prompt_text(p), i) for p, i in zip(prompts, idxs)]
+
+
 # %% ../nbs/09_generate.ipynb #abd837ee
 def make_backend(kind: str, model: str, world=None, **kwargs):
-    "A backend by name: `hf`, `vllm` or `openai` (`model`: the server's model name; `base_url` required)."
+    "A backend by name: `hf`, `vllm` or `openai` (`base_url` required); a `file:` teacher is served from its file."
+    if model.startswith('file:'):
+        return FileBackend(model, kwargs.get('data_dir'))
     if kind == 'hf':
         return HFBackend(model, world, **kwargs)
     if kind == 'vllm':
@@ -453,6 +600,7 @@ def make_backend(kind: str, model: str, world=None, **kwargs):
     if kind == 'openai':
         return OpenAIBackend(kwargs.pop('base_url'), model, **kwargs)
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")
+
 
 # %% ../nbs/09_generate.ipynb #bde2f565
 def generate_file(

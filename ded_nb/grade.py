@@ -231,7 +231,9 @@ def grade_one(item: dict) -> dict:
         pred, how = extract_choice(response, finish)
     else:
         pred, how = extract_answer(response, finish, item.get('last_number', True))
-    if pred is None:
+    if gold is None:  # nothing to check by rule (e.g. an s1K proof): never counted as a wrong answer
+        correct, reason = False, 'no_gold'
+    elif pred is None:
         correct, reason = False, how
     elif item.get('kind') == 'mcq':
         correct = pred == gold

@@ -8,7 +8,7 @@ import json, math, os, random, shutil, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed, project_root
+from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed, project_root, file_sha256
 from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world, apply_op
 
 # %% auto #0
@@ -16,8 +16,8 @@ __all__ = ['PLACES', 'STYLES', 'STUDY_STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE'
            'PARALLEL_BUILD', 'add_steps', 'sub_steps', 'mul_steps', 'render', 'step_ways', 'split_steps', 'check_step',
            'train_tokenizer', 'chat', 'new_model', 'encode_chat', 'train_lm', 'ModelSpec', 'ZooSpec', 'default_zoo',
            'micro_zoo', 'study_zoo', 'study_micro_zoo', 'cache_root', 'world_hash', 'TinyWorld', 'training_pairs',
-           'train_zoo_model', 'build_tiny_world', 'get_world', 'smollm2_gguf', 'resolve_model', 'load_model',
-           'forced_log_probs', 'answer_positions', 'token_entropies']
+           'train_zoo_model', 'build_tiny_world', 'get_world', 'smollm2_gguf', 'converted_gguf', 'resolve_model',
+           'load_model', 'load_tokenizer', 'answer_token_stats', 'answer_positions', 'token_entropies']
 
 # %% ../nbs/08_models.ipynb #bee235b3
 def _digits(n: int) -> list[int]:
@@ -783,6 +783,23 @@ def smollm2_gguf() -> Path:
         raise FileNotFoundError(f'no .gguf file in {Path(spec.origin).parent}')
     return found[0]
 
+# %% ../nbs/08_models.ipynb #60c85535
+def converted_gguf(
+    gguf: Path,  # a GGUF model file
+    dtype: str = 'float32',  # the dtype its weights are dequantised to
+) -> Path:
+    "A transformers folder (safetensors) of `gguf`, converted once into the cache and reused (GGUF loads take ~20 s)."
+    out = cache_root() / 'models' / f'{gguf.stem}-{file_sha256(gguf)[:12]}-{dtype}'
+    if (out / 'done.json').exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(out.parent):  # two processes never convert at once; the second finds the folder written
+        if not (out / 'done.json').exists():
+            model, tok = _load_from(str(gguf.parent), {'gguf_file': gguf.name}, dtype)
+            _save_model(model, tok, out, {'converted_from': str(gguf), 'sha256': file_sha256(gguf), 'dtype': dtype})
+    return out
+
+
 # %% ../nbs/08_models.ipynb #4730a125
 def resolve_model(name: str, world: TinyWorld | None = None) -> tuple[str, dict]:
     "Where model `name` loads from: (path or hub id, extra `from_pretrained` arguments)."
@@ -796,8 +813,7 @@ def resolve_model(name: str, world: TinyWorld | None = None) -> tuple[str, dict]
             )
         return str(path), {}
     if name == 'smollm2':
-        gguf = smollm2_gguf()
-        return str(gguf.parent), {'gguf_file': gguf.name}
+        return str(converted_gguf(smollm2_gguf())), {}
     p = Path(name).expanduser()
     if p.suffix == '.gguf' and p.exists():
         return str(p.parent), {'gguf_file': p.name}
@@ -805,29 +821,61 @@ def resolve_model(name: str, world: TinyWorld | None = None) -> tuple[str, dict]
         return str(p), {}
     return name, {}
 
+
 # %% ../nbs/08_models.ipynb #00bfaf3c
-def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'):
-    "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, `smollm2` or hub id."
+def _load_from(where: str, extra: dict, dtype: str):
+    "`(model, tokenizer)` from a folder or hub id; a GGUF file's weights come dequantised, without its quantizer record."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    where, extra = resolve_model(name, world)
     tok = AutoTokenizer.from_pretrained(where, **extra)
     model = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype), **extra)
+    if 'gguf_file' in extra:
+        # read from GGUF, the weights are already dequantised to `dtype`, but transformers keeps the quantizer record,
+        # and then TRL refuses to train the model and `save_pretrained` to save it: drop the record
+        model.hf_quantizer = None
+        model.is_quantized = False
+        model.config.quantization_config = None
+    return model, tok
+
+
+def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'):
+    "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, `smollm2` or hub id."
+    model, tok = _load_from(*resolve_model(name, world), dtype)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = 'left'
     return model.eval(), tok
 
+
+# %% ../nbs/08_models.ipynb #7a00eb93
+def load_tokenizer(name: str, world: TinyWorld | None = None):
+    "The tokenizer alone of model `name` (any name `load_model` takes)."
+    from transformers import AutoTokenizer
+
+    where, extra = resolve_model(name, world)
+    return AutoTokenizer.from_pretrained(where, **extra)
+
+
 # %% ../nbs/08_models.ipynb #8f1a8c9d
-def forced_log_probs(
+def _logits_of(model, hidden):
+    "The output layer on `hidden` (float32), with the final soft-capping of models that have one (Gemma 2)."
+    import torch
+
+    logits = model.get_output_embeddings()(hidden).float()
+    cap = getattr(model.config, 'final_logit_softcapping', None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def answer_token_stats(
     model,  # the causal LM
     tokenizer,  # its tokenizer (chat template)
     pairs: list[tuple[str, str]],  # (question, answer) pairs
     max_len: int,  # tokens per conversation (longer ones are cut, counted in `cut`)
     batch_size: int = 16,  # pairs per forward pass
+    chunk: int = 512,  # positions whose logits exist at once
 ):
-    "Teacher forcing over (question, answer) `pairs` in batches: each batch's encodings and next-token log-probs."
+    "Per pair: the entropy (bits) and the next token's log-prob (nats) at each answer position, streamed in chunks."
     import torch
 
     for i in range(0, len(pairs), batch_size):
@@ -839,8 +887,16 @@ def forced_log_probs(
             ids[r, : len(e['input_ids'])] = torch.tensor(e['input_ids'])
             mask[r, : len(e['input_ids'])] = 1
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        yield encs, torch.log_softmax(logits, -1)
+            hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+            for r, e in enumerate(encs):
+                positions = answer_positions(e)
+                entropy, logprob = [], []
+                for c in range(0, len(positions), chunk):
+                    at = torch.tensor(positions[c : c + chunk])
+                    logp = torch.log_softmax(_logits_of(model, hidden[r, at]), -1)
+                    entropy += (-(logp.exp() * logp).sum(-1) / math.log(2)).tolist()
+                    logprob += logp.gather(1, ids[r, at + 1].unsqueeze(1)).squeeze(1).tolist()
+                yield {'entropy': entropy, 'logprob': logprob, 'cut': e['cut']}
 
 # %% ../nbs/08_models.ipynb #ed1aa214
 def answer_positions(enc: dict) -> list[int]:
@@ -854,11 +910,11 @@ def token_entropies(
     pairs: list[tuple[str, str]],  # (question, answer) pairs
     max_len: int,  # tokens per conversation (from the recipe: the SFT context)
     batch_size: int = 16,  # pairs per forward pass
+    chunk: int = 512,  # positions whose logits exist at once
 ) -> dict:
     "Per-token entropy (bits) of `model`'s next-token distribution over each answer of `pairs`, and what was cut."
     values, cut = [], []
-    for encs, logp in forced_log_probs(model, tokenizer, pairs, max_len, batch_size):
-        ent = -(logp.exp() * logp).sum(-1) / math.log(2)  # bits, at each position (predicting the next token)
-        values += [[round(float(ent[r, t]), 5) for t in answer_positions(e)] for r, e in enumerate(encs)]
-        cut += [e['cut'] for e in encs]
+    for stats in answer_token_stats(model, tokenizer, pairs, max_len, batch_size, chunk):
+        values.append([round(x, 5) for x in stats['entropy']])
+        cut.append(stats['cut'])
     return {'values': values, 'max_len': max_len, 'sequences_cut': sum(c > 0 for c in cut), 'tokens_cut': sum(cut)}

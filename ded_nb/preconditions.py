@@ -12,7 +12,7 @@ from .recipe import PRECONDITION_TARGETS
 # %% auto #0
 __all__ = ['DESCRIPTIONS', 'shortfall', 'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions',
            'level_spread', 'level_imbalance', 'correct_pair_distances', 'median_or_none', 'exact_overlap',
-           'ngram_overlap', 'training_questions', 'held_out_splits', 'measure_preconditions']
+           'ngram_overlap', 'training_questions', 'held_out_splits', 'evaluated_questions', 'measure_preconditions']
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2da
 def shortfall(value, target) -> float:
@@ -150,6 +150,14 @@ def held_out_splits(world) -> dict:
         if split not in ('train', 'pool')
     }
 
+
+def evaluated_questions(recipe) -> dict:
+    "Every evaluation and benchmarking suite of `recipe`: `{evaluation:name: problems}` (what a real pool must avoid)."
+    from ded_nb.recipe import eval_suites, bench_suites
+
+    return {**{f'evaluation:{k}': v for k, v in eval_suites(recipe).items()},
+            **{f'benchmarking:{k}': v for k, v in bench_suites(recipe).items()}}
+
 # %% ../nbs/18_preconditions.ipynb #a0b1c2eb
 def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_tokenizer, out: Path, world, cache,
                       progress) -> dict:
@@ -172,12 +180,14 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         'correct_sample_share': sum(bool(t.correct) for t in trajs) / max(1, len(trajs)),
         'diversity': median_or_none(distances),
         'pairs': len(distances),
-        'entropy_bits': corpus_entropy(*load_model(teacher, world), first, recipe.sft.max_length)['mean_bits'],
+        # a file teacher has no weights: its own entropy is not measured (None), never stood in for
+        'entropy_bits': None if teacher.startswith('file:')
+        else corpus_entropy(*load_model(teacher, world), first, recipe.sft.max_length)['mean_bits'],
     }
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2ec
 def measure_preconditions(
-    recipe,  # a `ded_nb.recipe.Recipe` with a tiny world
+    recipe,  # a `ded_nb.recipe.Recipe`: a tiny world, or real models (`world` None)
     out_dir,  # verdicts, samples and `preconditions.json` go here
     progress: bool = True,  # progress bars
 ) -> dict:
@@ -189,8 +199,6 @@ def measure_preconditions(
 
     P, out = recipe.preconditions, Path(out_dir)
     world, cache = recipe_resources(recipe, progress)
-    if world is None:
-        raise ValueError('preconditions are measured on a tiny world; this recipe has none (recipe.world is None)')
     main = recipe_problems(recipe, recipe.evaluation.suites[recipe.evaluation.main_suite])
     ood = recipe_problems(recipe, recipe.evaluation.suites[P.ood_suite])
     pool = recipe_problems(recipe, recipe.curation.pools['math'])
@@ -206,15 +214,16 @@ def measure_preconditions(
     pool_levels = {str(k): v['accuracy'] for k, v in ev['suites']['pool']['by_group'].items()}
     rates = student_pass_rates(student, pool, recipe.curation.student_sampling, world, cache, **options)
     accuracies = [t['accuracy'] for t in teachers.values()]
-    entropies = [t['entropy_bits'] for t in teachers.values()]
+    entropies = [t['entropy_bits'] for t in teachers.values() if t['entropy_bits'] is not None]
     diversities = [t['diversity'] for t in teachers.values() if t['diversity'] is not None]
-    seen_elsewhere = {'training data': training_questions(world), **held_out_splits(world)}
+    seen_elsewhere = evaluated_questions(recipe) if world is None else {'training data': training_questions(world),
+                                                                         **held_out_splits(world)}
     overlap = exact_overlap(pool, seen_elsewhere)
     values = {
         'teachers': len(teachers),
         'best_teacher_accuracy': max(accuracies),
         'teacher_accuracy_spread': max(accuracies) - min(accuracies),
-        'teacher_entropy_spread': max(entropies) - min(entropies),
+        'teacher_entropy_spread': max(entropies) - min(entropies) if len(entropies) >= 2 else None,
         'student_pool_accuracy': ev['suites']['pool']['accuracy'],
         'student_level_spread': level_spread(pool_levels),
         'student_ood_accuracy': ev['suites']['ood']['accuracy'],
@@ -225,7 +234,7 @@ def measure_preconditions(
     }
     table = check_preconditions(values, P.targets)
     result = {
-        'world': world.info()['hash'],
+        'world': world.info()['hash'] if world else None,
         'enforced': P.enforce,
         'preconditions': table,
         'measurements': {
@@ -259,6 +268,6 @@ DESCRIPTIONS = {
     'student_ood_accuracy': 'student, greedy, out-of-domain suite',
     'diversity': 'median normalised Levenshtein between correct samples of a question (lowest teacher)',
     'pool_level_imbalance': 'most minus fewest pool questions per level (share of the pool)',
-    'pool_exact_overlap': "pool questions in any model's training data or a test split",
+    'pool_exact_overlap': "pool questions in any model's training data or a test split (tiny world), or in an evaluation or benchmarking suite",
     'hard_questions': "pool questions kept by the student's pass rate (<= tau)",
 }

@@ -12,10 +12,11 @@ from .distill import SFTProfile
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRECONDITION_TARGETS', 'TINY', 'STUDY', 'SMOKE', 'PAPER', 'RECIPES', 'RecipeError', 'TeacherStudy', 'Curation',
-           'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict',
-           'recipe_from_dict', 'parse_override', 'apply_overrides', 'load_recipe', 'recipe_problems', 'eval_suites',
-           'bench_suites', 'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites']
+__all__ = ['PRECONDITION_TARGETS', 'TINY', 'STUDY', 'SMOKE', 'PAPER', 'REAL', 'REAL_SMOKE', 'RECIPES', 'RecipeError',
+           'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Recipe',
+           'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'load_recipe',
+           'recipe_problems', 'eval_suites', 'bench_suites', 'curation_pools', 'check_length_budget',
+           'recipe_resources', 'evaluate_suites']
 
 # %% ../nbs/14_recipe.ipynb #c10b340f
 class RecipeError(ValueError):
@@ -51,6 +52,7 @@ class Curation:
     max_tokens: int  # length budget of a trajectory, in the student's tokens (prompt excluded)
     diversity_unit: str = 'token'  # Levenshtein over student `token`s or `char`s
     diversity_part: str = 'think'  # compare the `think` part or the `full` text
+    diversity_start: str = 'pair'  # farthest-P begins from the farthest `pair` or the `longest` trajectory
     mix_target: dict[str, int] = field(default_factory=dict)  # domain -> samples of the mixed corpus (Table 5)
     decontamination_n: int = 8  # word n-gram length of the pool-vs-evaluation overlap check
     decontamination_ignore_common: int = 5  # ignore n-grams found in more pool questions than this (templates)
@@ -73,6 +75,7 @@ class Evaluation:
     sampling: SamplingParams  # n samples per problem (avg@n)
     math_suites: list[str]  # suites scored after math-only SFT (Table 3)
     code_suites: list[str]  # suites scored after code-only SFT (Table 4)
+    n_per_suite: dict[str, int] = field(default_factory=dict)  # suite -> samples per problem, where not `sampling.n`
 
 # %% ../nbs/14_recipe.ipynb #8597a880
 @dataclass
@@ -81,6 +84,8 @@ class Benchmarking:
 
     suites: dict[str, str]  # suite name -> problem spec
     sampling: SamplingParams  # n samples per problem (avg@n)
+    n_per_suite: dict[str, int] = field(default_factory=dict)  # suite -> samples per problem, where not `sampling.n`
+    arm: str | None = None  # the distillation arm benchmarked (None: the paper's arm best on the main suite)
 
 # %% ../nbs/14_recipe.ipynb #c0a7b1e2
 @dataclass
@@ -93,6 +98,7 @@ class Controls:
     replay_share: float = 0.05  # the headline arm plus this share of the student's own training data (0: no arm)
     secondary_seeds: int = 3  # arms outside the headlines (other controls, code, LoRA, Tables 5, 7): the first N seeds
     parallel_runs: int = 2  # SFT runs side by side, each a process with one torch thread (1: one after another)
+    paper_tables: bool = True  # the Table 5 (math + code mix; needs a code pool) and Table 7 (longest vs shortest) arms
 
 # %% ../nbs/14_recipe.ipynb #5e1c0a11
 PRECONDITION_TARGETS = {  # name -> [low, high] (None: unbounded); shares are fractions (`ded_nb.preconditions`)
@@ -188,6 +194,7 @@ def _check_curation(C: Curation, sft_profiles: dict):
             raise RecipeError('curation.max_tokens', f'{C.max_tokens} exceeds {name}.max_length = {prof.max_length}')
     _check_choice('curation.diversity_unit', C.diversity_unit, ('token', 'char'))
     _check_choice('curation.diversity_part', C.diversity_part, ('think', 'full'))
+    _check_choice('curation.diversity_start', C.diversity_start, ('pair', 'longest'))
     extra = set(C.mix_target) - set(C.pools)
     if extra:
         raise RecipeError('curation.mix_target', f'domains {sorted(extra)} have no pool')
@@ -208,6 +215,24 @@ def _check_suites(recipe: Recipe):
             raise RecipeError(name, f'{missing} not in evaluation.suites {list(E.suites)}')
     if E.main_suite not in recipe.teacher_study.suites:
         raise RecipeError('teacher_study.suites', f'must include the main suite {E.main_suite!r}')
+    for name, section in (('evaluation', E), ('benchmarking', recipe.benchmarking)):
+        for suite, n in section.n_per_suite.items():
+            if suite not in section.suites:
+                raise RecipeError(f'{name}.n_per_suite', f'{suite!r} is not in {name}.suites {list(section.suites)}')
+            if not isinstance(n, int) or n < 1:
+                raise RecipeError(f'{name}.n_per_suite.{suite}', f'{n!r} samples per problem (an integer >= 1)')
+
+
+def _check_file_teachers(teachers: list[str]):
+    "Every `file:` teacher is well named (known options and markup); whether its file exists is checked when it is read."
+    from ded_nb.generate import file_teacher_options
+
+    for i, teacher in enumerate(teachers):
+        if teacher.startswith('file:'):
+            try:
+                file_teacher_options(teacher)
+            except ValueError as e:
+                raise RecipeError(f'teachers.{i}', str(e)) from None
 
 
 def _check_controls(C: Controls):
@@ -245,12 +270,13 @@ def check_recipe(recipe: Recipe) -> Recipe:
     _check_choice('sandbox', recipe.sandbox, ('bwrap', 'unsafe'))
     if not recipe.teachers:
         raise RecipeError('teachers', 'at least one teacher')
+    _check_file_teachers(recipe.teachers)
     if not recipe.seeds:
         raise RecipeError('seeds', 'at least one seed')
     if recipe.teacher_study.sampling.n != 1:
         raise RecipeError('teacher_study.sampling.n', 'the smoke test draws one trajectory per question (n = 1)')
     _check_choice('teacher_study.pca_pooling', recipe.teacher_study.pca_pooling, ('mean', 'last'))
-    _check_choice('sft.mode', recipe.sft.mode, ('full',))
+    _check_choice('sft.mode', recipe.sft.mode, ('full', 'lora'))  # `lora`: a real student on CPU trains adapters
     if recipe.lora is not None:
         _check_choice('lora.mode', recipe.lora.mode, ('lora',))
     sft_profiles = {'sft': recipe.sft, **({'lora': recipe.lora} if recipe.lora else {})}
@@ -467,13 +493,17 @@ SMOKE = apply_overrides(
 
 # %% ../nbs/14_recipe.ipynb #754585a5
 _PAPER_SAMPLING = dict(temperature=0.6, top_p=0.95, max_new_tokens=32768)  # [UNSPECIFIED]: DeepSeek-R1's recommended
+_LCB_WINDOW = 'lcb?start_date=2025-02-01&end_date=2025-05-31'  # the paper's LiveCodeBench snapshot, by difficulty
 _PAPER_EVAL = {
     'aime24': 'aime24',
     'aime25': 'aime25',
     'math500': 'math500',
     'gpqa_diamond': 'gpqa_diamond',
-    'lcb': 'lcb',
+    'lcb_easy': f'{_LCB_WINDOW}&difficulty=easy',
+    'lcb_medium': f'{_LCB_WINDOW}&difficulty=medium',
+    'lcb_hard': f'{_LCB_WINDOW}&difficulty=hard',
 }
+_PAPER_N = {'math500': 1, 'gpqa_diamond': 1}  # avg@16 everywhere but MATH-500 and GPQA-D (paper.md, "Evaluation")
 
 PAPER = Recipe(
     name='paper',
@@ -495,6 +525,7 @@ PAPER = Recipe(
         p=4,  # [UNSPECIFIED]; P ~ 4 is implied by 965 / 237
         max_tokens=16384 - 1024,
         mix_target={'math': 400, 'code': 400},
+        diversity_start='longest',  # [UNSPECIFIED]; one of paper.md's candidates, M - 1 distances per kept sample
     ),
     sft=SFTProfile(),
     lora=None,  # the paper's SFT: lr 1e-5, 10 epochs, batch 48, 16,384 tokens (SFTProfile's defaults)
@@ -503,9 +534,15 @@ PAPER = Recipe(
         main_suite='aime24',
         sampling=SamplingParams(n=16, **_PAPER_SAMPLING),
         math_suites=list(_PAPER_EVAL),
-        code_suites=['lcb'],
+        code_suites=['lcb_easy', 'lcb_medium', 'lcb_hard'],
+        n_per_suite=dict(_PAPER_N),
     ),
-    benchmarking=Benchmarking(suites=dict(_PAPER_EVAL), sampling=SamplingParams(n=16, **_PAPER_SAMPLING)),
+    benchmarking=Benchmarking(
+        suites=dict(_PAPER_EVAL),
+        sampling=SamplingParams(n=16, **_PAPER_SAMPLING),
+        n_per_suite=dict(_PAPER_N),
+        arm='t5/mixed',  # the paper benchmarks its math + code model (NTele-R1-32B, Table 6)
+    ),
     n_workers=16,
     judge=None,
     tensor_parallel_size=8,
@@ -515,7 +552,79 @@ PAPER = Recipe(
     controls=Controls(equal_steps=False, random_same_size=False, size_fractions=[], replay_share=0.0, parallel_runs=1),
 )
 
-RECIPES = {'tiny': TINY, 'study': STUDY, 'smoke': SMOKE, 'paper': PAPER}
+# %% ../nbs/14_recipe.ipynb #ae08cc5d
+_REAL_TRACES = 'generations/skythought_corrupt_branch/math500'  # under the data directory (`ded_nb.data.find_data_dir`)
+_LONG_TRACES = f'file:{_REAL_TRACES}/Sky-T1-math-correct-5K-27B.jsonl?markup=begin_of_thought&tokenizer=smollm2'
+_SHORT_TRACES = f'file:{_REAL_TRACES}/Sky-T1-math-correct-5K-32B-short-ckpts.jsonl?markup=plain_cot&tokenizer=smollm2'
+_MATH_TRACES = f'file:{_REAL_TRACES}/Qwen2.5-Math-7B.jsonl?markup=plain_cot&tokenizer=smollm2'
+
+
+def _real_sampling(**kw) -> SamplingParams:
+    "The real student's sampling: greedy, at most 256 new tokens (a file teacher's responses are what they are)."
+    return SamplingParams(**{'temperature': 0.0, 'max_new_tokens': 256, **kw})
+
+
+REAL = Recipe(
+    name='real',
+    world=None,
+    backend='hf',
+    teachers=[_SHORT_TRACES, _MATH_TRACES],  # short chains of thought: the long one fits no CPU-sized budget (above)
+    student='smollm2',
+    seeds=[0],
+    teacher_study=TeacherStudy(
+        questions='math500[:12]', suites=['main', 'ood'], sampling=_real_sampling(), pca_prompts=24
+    ),
+    curation=Curation(
+        pools={'math': 'math500[24:56]'},  # its longest prompt is 149 student tokens: the length budget is checked on it
+        sampling=_real_sampling(n=1, seed=0),  # M = 1: one stored response per question
+        student_sampling=_real_sampling(n=2, temperature=0.7, top_p=0.95, max_new_tokens=192, seed=1),  # k = 2
+        tau={'math': 0.5},
+        p=1,
+        max_tokens=768,
+        diversity_start='longest',
+    ),
+    sft=SFTProfile(mode='lora', learning_rate=2e-4, epochs=1, global_batch=4, per_device_batch=1, max_length=1024,
+                   gradient_checkpointing=False, bf16=False, save_steps=1000, logging_steps=2),
+    lora=None,  # the main arms are LoRA already
+    evaluation=Evaluation(
+        suites={'main': 'math500[400:424]', 'ood': 'gpqa_diamond[:12]'},
+        main_suite='main',
+        sampling=_real_sampling(max_new_tokens=192),
+        math_suites=['main', 'ood'],
+        code_suites=[],
+    ),
+    benchmarking=Benchmarking(
+        suites={'math500': 'math500[440:464]'},
+        sampling=_real_sampling(n=2, temperature=0.7, top_p=0.95, max_new_tokens=192),
+    ),
+    n_workers=2,
+    preconditions=Preconditions(enforce=False, ood_suite='ood', diversity_questions=12),  # recorded: see above
+    controls=Controls(equal_steps=False, random_same_size=False, size_fractions=[], replay_share=0.0, secondary_seeds=1,
+                      parallel_runs=1, paper_tables=False),
+)
+
+REAL_SMOKE = apply_overrides(  # the same recipe at the smallest size: `make test` runs it (short prompts: the length
+    REAL,                      # budget plus the longest prompt fits 256 tokens)
+    [
+        'name="real-smoke"',
+        f'teachers={json.dumps([_LONG_TRACES, _MATH_TRACES])}',  # both markup adapters
+        'teacher_study.questions="math500[115:118]"',
+        'teacher_study.pca_prompts=2',
+        'curation.pools={"math": "math500[30:34]"}',
+        'curation.student_sampling.max_new_tokens=8',
+        'curation.max_tokens=64',
+        'sft.max_length=160',
+        'sft.global_batch=2',
+        'evaluation.suites={"main": "math500[400:402]", "ood": "gpqa_diamond[:1]"}',
+        'evaluation.sampling.max_new_tokens=8',
+        'benchmarking.suites={"math500": "math500[440:442]"}',
+        'benchmarking.sampling.max_new_tokens=8',
+        'preconditions.diversity_questions=3',
+    ],
+)
+
+RECIPES = {'tiny': TINY, 'study': STUDY, 'smoke': SMOKE, 'paper': PAPER, 'real': REAL, 'real-smoke': REAL_SMOKE}
+
 
 # %% ../nbs/14_recipe.ipynb #deb7bffe
 def load_recipe(profile: str = 'tiny', overrides=()) -> Recipe:
@@ -615,4 +724,5 @@ def evaluate_suites(
         cache,
         **recipe.run_options(),
         progress=progress,
+        n_per_suite=recipe.evaluation.n_per_suite,
     )

@@ -9,11 +9,12 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'save_figure', 'fig1',
-           'fig1_points', 'kde', 'fig3', 'fig4', 'fig_funnel', 'pct', 'md_table', 'precondition_table', 'section_world',
-           'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome',
-           'experiment_tables', 'section_experiments', 'headline_rows', 'headline_sentence', 'development_headlines',
-           'section_headlines', 'section_benchmarking', 'collect_results', 'development_run', 'related_runs',
-           'write_report', 'relative_links']
+           'fig1_points', 'kde', 'fig3', 'fig3_entropies', 'fig4', 'fig_funnel', 'pct', 'md_table',
+           'precondition_table', 'section_world', 'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct',
+           'diff_pts', 'headline_outcome', 'experiment_tables', 'section_experiments', 'headline_rows',
+           'headline_sentence', 'development_headlines', 'section_headlines', 'section_benchmarking', 'collect_results',
+           'development_run', 'related_runs', 'section_limits', 'stage_times_section', 'make_command', 'write_report',
+           'relative_links']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -104,7 +105,13 @@ def kde(values, grid, bandwidth: float | None = None):
     return np.exp(-0.5 * z**2).sum(1) / (len(x) * bw * math.sqrt(2 * math.pi))
 
 # %% ../nbs/15_report.ipynb #e63ba934
-def fig3(entropies: dict, out_dir, name: str = 'fig3_token_entropy', max_points: int = 20000) -> list[Path]:
+def fig3(
+    entropies: dict,  # corpus name -> per-token entropies (bits)
+    out_dir,  # where the PNG and SVG go
+    name: str = 'fig3_token_entropy',  # their file name
+    max_points: int = 20000,  # values drawn per corpus
+    under: str = 'teacher',  # whose next-token distribution the entropies are of (the axis says it)
+) -> list[Path]:
     "Fig. 3 analog: per-token entropy (bits) histogram + KDE per corpus (name -> values), mean in the title."
     import numpy as np
 
@@ -118,8 +125,17 @@ def fig3(entropies: dict, out_dir, name: str = 'fig3_token_entropy', max_points:
         ax.plot(grid, kde(vals, grid))
         ax.axvline(vals.mean(), linestyle='--')
         ax.set_title(f'{label}: mean {vals.mean():.3f} bits')
-        ax.set_xlabel('token entropy (bits)')
+        ax.set_xlabel(f'token entropy under the {under} (bits)')
     return save_figure(fig, out_dir, name)
+
+
+def fig3_entropies(study: dict) -> tuple[dict, str]:
+    "Fig. 3's per-token entropies (teacher -> values), and under whose distribution: each teacher's own, else the student's."
+    rows = study['teachers']
+    if all(r['diagnostics']['entropy_values_under_teacher'] is not None for r in rows.values()):
+        return {t: r['diagnostics']['entropy_values_under_teacher'] for t, r in rows.items()}, 'teacher'
+    # a file teacher has no weights: then every corpus is drawn under the student, the one model all corpora share
+    return {t: r['diagnostics']['entropy_values_under_student'] for t, r in rows.items()}, 'student'
 
 # %% ../nbs/15_report.ipynb #58ea8081
 def fig4(shifts: dict, out_dir, name: str = 'fig4_pca_shift') -> list[Path]:
@@ -228,6 +244,11 @@ def _target_shown(name: str, target) -> str:
     return f'≤ {_shown(name, high)}'
 
 
+def _bits(value) -> str:
+    "Bits with three decimals, or why there are none (a file teacher has no weights to measure them under)."
+    return 'n/a (file teacher: no weights)' if value is None else f'{value:.3f}'
+
+
 def precondition_table(result: dict) -> str:
     "The preconditions of a `measure_preconditions` result as a markdown table, then the teachers measured."
     from ded_nb.preconditions import DESCRIPTIONS
@@ -238,7 +259,7 @@ def precondition_table(result: dict) -> str:
                      _target_shown(name, row['target']), 'yes' if row['met'] else '**no**'])
     teachers = [
         [f'`{t}`', f"{100 * m['accuracy']:.1f} %", f"{100 * m['correct_sample_share']:.1f} %", _shown('', m['diversity']),
-         m['pairs'], f"{m['entropy_bits']:.3f}"]
+         m['pairs'], _bits(m['entropy_bits'])]
         for t, m in result['measurements']['teachers'].items()
     ]
     return '\n\n'.join([
@@ -262,7 +283,7 @@ def section_world(world: dict | None, source: str) -> list[str]:
     else:
         verdict = ('Preconditions missed, recorded but not enforced for this profile, so a null result below may say '
                    'more about the world than about DED: ' + '; '.join(missed) + '.')
-    return ['## The world and its preconditions', '', f"World `{world['world']}`; source: `{source}`.", '',
+    return ['## The world and its preconditions', '', (f"World `{world['world']}`" if world['world'] else 'Real models (no tiny world)') + f"; source: `{source}`.", '',
             precondition_table(world), '', verdict, '']
 
 # %% ../nbs/15_report.ipynb #5dfaaa0d
@@ -325,7 +346,7 @@ def section_diagnostics(
         rows.append(
             [
                 t,
-                f"{d['entropy_under_teacher']['mean_bits']:.3f}",
+                _bits((d['entropy_under_teacher'] or {}).get('mean_bits')),
                 f"{d['entropy_under_student']['mean_bits']:.3f}",
                 f"{d['student_surprisal']['perplexity']:.2f}",
                 f"{d['pca']['centroid_distance']:.3f}",
@@ -466,13 +487,18 @@ EXPERIMENT_TITLES = {  # experiment -> (section title, what the paper reports be
 }
 
 
-def section_experiments(experiments: dict, source: str) -> list[str]:
+def section_experiments(
+    experiments: dict,  # name -> experiment (`ded_nb.distill.experiment`)
+    source: str,  # the file they are read from
+    figures: bool = True,  # link Fig. 1 (the README); False where the figures are shown elsewhere (stage notebooks)
+    level: int = 2,  # heading level of each experiment
+) -> list[str]:
     "Every experiment: its question, the paper's numbers beside it, its arms and comparisons."
     L = []
     for name, exp in experiments.items():
         title, paper = EXPERIMENT_TITLES.get(name, (name, ''))
-        L += [f'## {title}', '', f"Asks: {exp['claim']}. Source: `{source}` (`experiments.{name}`).", '']
-        if name == 'size_curve':
+        L += [f"{'#' * level} {title}", '', f"Asks: {exp['claim']}. Source: `{source}` (`experiments.{name}`).", '']
+        if name == 'size_curve' and figures:
             L += ['![Fig. 1](fig1_accuracy_vs_corpus_size.png)', '']
         if exp.get('corpus_response_tokens'):
             L += ['Mean response length of each corpus (student tokens): '
@@ -546,23 +572,35 @@ def section_headlines(
     return L
 
 # %% ../nbs/15_report.ipynb #82af93fd
+def _avg_cell(scores: dict, k: int) -> str:
+    "avg@k ± s.e. in %, naming its own k where a model gave fewer samples (a file teacher: what it stored)."
+    own = scores['samples_per_problem']
+    cell = f"{100 * scores[f'avg@{own}']:.1f} ± {100 * scores['stderr']:.1f}"
+    return cell if own == k else f'{cell} (avg@{own}: stored responses)'
+
+
 def section_benchmarking(bench: dict, source: str) -> list[str]:
-    "The final benchmark: avg@k ± s.e. per suite and pass@k of the first suite, per model."
-    first, k = next(iter(bench['scores'].values())), bench['sampling']['n']
+    "The final benchmark: avg@k ± s.e. per suite (k per suite) and pass@k of the first suite, per model."
+    first = next(iter(bench['scores'].values()))
     suites = list(first)
+    k = {b: first[b]['samples_per_problem'] for b in suites}  # avg@k per suite, as each was scored
     rows = [
         [label]
-        + [f"{100 * s[b][f'avg@{k}']:.1f} ± {100 * s[b]['stderr']:.1f}" for b in suites]
-        + [f"{100 * s[suites[0]]['pass@k'][str(k)]:.1f}"]
+        + [_avg_cell(s[b], k[b]) for b in suites]
+        + [f"{100 * s[suites[0]]['pass@k'][str(k[suites[0]])]:.1f}" if str(k[suites[0]]) in s[suites[0]]['pass@k']
+           else f"– (avg@{s[suites[0]]['samples_per_problem']} only)"]
         for label, s in bench['scores'].items()
     ]
+    arm = bench.get('benchmarked_arm')
+    chosen = [f"The distilled student is arm `{arm['arm']}`, seed {arm['seed']}: {arm['reason']}.", ''] if arm else []
     return [
         '## Benchmarking (sampling, avg@k)',
         '',
         f"Source: `{source}`; sampling {bench['sampling']}.",
         '',
-        md_table(['model'] + [f"{b} avg@{k} ({first[b]['n_problems']} items)" for b in suites]
-                 + [f'{suites[0]} pass@{k}'], rows),
+        *chosen,
+        md_table(['model'] + [f"{b} avg@{k[b]} ({first[b]['n_problems']} items)" for b in suites]
+                 + [f'{suites[0]} pass@{k[suites[0]]}'], rows),
         '',
     ]
 
@@ -637,6 +675,54 @@ _LIMITS = [
 ]
 
 
+def section_limits(
+    tiny_world: str | None,  # the recipe's tiny world, or None for real models
+    cur: dict,  # `curation.json` (the teacher's M and the recipe's P)
+) -> list[str]:
+    "What this run can and cannot show: the tiny world's limits, or those of real models at CPU size."
+    if tiny_world:
+        return _LIMITS
+    M, p = cur['params']['M'], cur['params']['p']
+    L = [
+        '## What real models on a CPU do and do not show',
+        '',
+        '- Every step of the recipe runs on real pretrained models: real tokenizers and chat templates, teachers given '
+        'as files of their real traces, real benchmarks scored by the real graders — at the sizes 2 CPU cores allow '
+        "(each suite's item count is in its table; the recipe states them all).",
+        '- Read every difference with its interval; where the interval contains 0 the verdict is "not distinguishable", '
+        'however the means are ordered.',
+    ]
+    if M <= p:
+        L.append(f'- The teacher gave M = {M} sample(s) per question and P = {p} are kept: the diversity step keeps every '
+                 'trajectory, so `right_hard_diverse` and `right_hard` are one corpus and H3 cannot differ but by chance.')
+    L += ["- It cannot show the paper's absolute numbers or that its conclusions hold at 32B; the `paper` profile runs "
+          'the same notebooks there.', '']
+    return L
+
+
+def stage_times_section(
+    times: dict,  # stage name -> seconds (`ded_nb.reproduce.stage_times`)
+    world: str | None = None,  # the recipe's tiny world (its build is not a stage), or None for real models
+) -> list[str]:
+    "The report's lines on how long each stage took."
+    parts = [f'{name} {seconds:.1f} s' if seconds is not None else f'{name} not finished' for name, seconds in times.items()]
+    total = sum(seconds for seconds in times.values() if seconds is not None)
+    built = (f' The tiny world `{world}` is built (or loaded from its cache) before the first stage; its build is not '
+             'counted here.') if world else ''
+    return [
+        '## How long each stage took',
+        '',
+        f"{'; '.join(parts)}. In all {total / 60:.1f} min before this report was written, on the machine that ran them."
+        + built,
+        '',
+    ]
+
+
+def make_command(profile: str) -> str:
+    "The `make` command that reproduces `profile` (the default, `tiny`, needs no `PROFILE=`)."
+    return 'make reproduce' if profile == 'tiny' else f'make reproduce PROFILE={profile}'
+
+
 def write_report(
     out_dir,  # the reports folder
     profile: str,  # the profile name (title)
@@ -647,6 +733,8 @@ def write_report(
     inputs: dict,  # stage name -> run folder (for the sources)
     world: dict | None = None,  # `preconditions.json` of the world stage
     related: list[str] = (),  # lines naming related runs (the development run, the pre-registered run)
+    times: dict | None = None,  # stage name -> seconds (`ded_nb.reproduce.stage_times`): the last section
+    tiny_world: str | None = None,  # the recipe's tiny world, named in that section
 ) -> str:
     "Write `README.md` (tables, figures, findings) for one reproduction run from its stage files; returns its text."
     from ded_nb.core import project_root
@@ -662,7 +750,7 @@ def write_report(
     L = [
         f'# DED reproduction — profile `{profile}`',
         '',
-        f'Generated by `ded reproduce --profile {profile}` (`make reproduce`). '
+        f'Generated by `ded reproduce --profile {profile}` (`{make_command(profile)}`). '
         'Every number below is read from a file of '
         f"the run directory `{shown_root}` (folder names end in the stage's config hash; "
         "each holds `config.json` with the "
@@ -676,7 +764,9 @@ def write_report(
     L += section_curation(cur, source('curation', 'curation.json'))
     L += section_headlines(results['experiments'], results['headlines'], results.get('development'))
     L += section_experiments(results['experiments'], 'results.json')
-    L += section_benchmarking(bench, source('benchmarking', 'benchmarking.json')) + _LIMITS
+    L += section_benchmarking(bench, source('benchmarking', 'benchmarking.json')) + section_limits(tiny_world, cur)
+    if times is not None:
+        L += [''] + stage_times_section(times, tiny_world)
     text = '\n'.join(L)
     (out / 'README.md').write_text(text)
     return text

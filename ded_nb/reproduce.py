@@ -13,9 +13,9 @@ from .recipe import load_recipe, recipe_to_dict
 from papermill.translators import PythonTranslator, papermill_translators
 
 # %% auto #0
-__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'stage_status', 'plan', 'sft_compute_estimate', 'StageError',
-           'notebook_parameters', 'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times',
-           'stage_times_section', 'reproduce']
+__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'stage_status', 'plan', 'sft_compute_estimate',
+           'generation_compute_estimate', 'StageError', 'notebook_parameters', 'StageParameters', 'stage_parameters',
+           'follow_progress', 'run_stage', 'stage_times', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -169,6 +169,31 @@ def sft_compute_estimate(
         'paper_hours_on_8xH800_per_1000': 9,
         'assumptions': assumptions,
     }
+
+# %% ../nbs/16_reproduce.ipynb #9603badb
+def generation_compute_estimate(
+    recipe,  # the recipe (questions, pools, M, k, teachers, seeds)
+    mean_tokens: int = 12000,  # mean generated tokens per sample (assumed, as the SFT estimate's)
+    tokens_per_s_per_gpu: float = 1500.0,  # vLLM decode throughput per GPU at large batch, 32B-class model (assumed)
+) -> dict:
+    "GPU-hours of the recipe's generation: smoke test, M teacher samples and k student samples per pool question."
+    from ded_nb.data import parse_problem_spec
+
+    def size(spec, default=1000):  # a slice's length when it says one, else the default (a hub pool unread)
+        part = parse_problem_spec(spec)[1]
+        return part.stop - (part.start or 0) if part.stop is not None else default
+
+    C, S = recipe.curation, recipe.teacher_study
+    pool = sum(size(s) for s in C.pools.values())
+    samples = {
+        'smoke test (questions x teachers x seeds)': size(S.questions) * len(recipe.teachers) * len(recipe.seeds),
+        'curation, teacher (pool x M)': pool * C.M,
+        'curation, student pass rate (pool x k)': pool * C.k,
+    }
+    hours = {k: round(n * mean_tokens / tokens_per_s_per_gpu / 3600, 1) for k, n in samples.items()}
+    return {'samples': samples, 'gpu_hours': hours, 'total_gpu_hours': round(sum(hours.values()), 1),
+            'assumptions': {'mean_tokens': mean_tokens, 'tokens_per_s_per_gpu': tokens_per_s_per_gpu}}
+
 
 # %% ../nbs/16_reproduce.ipynb #5131f444
 class StageError(RuntimeError):
@@ -350,18 +375,6 @@ def stage_times(
     return times
 
 
-def stage_times_section(times: dict) -> list[str]:
-    "The report's lines on how long each stage took."
-    parts = [f'{name} {seconds:.1f} s' if seconds is not None else f'{name} not finished' for name, seconds in times.items()]
-    total = sum(seconds for seconds in times.values() if seconds is not None)
-    return [
-        '## How long each stage took',
-        '',
-        f"{'; '.join(parts)}. In all {total / 60:.1f} min before this report was written, on the machine that ran them. "
-        'The tiny world is built (or loaded from its cache) before the first stage; its build is not counted here.',
-        '',
-    ]
-
 # %% ../nbs/16_reproduce.ipynb #30a4bc99
 def _status_line(
     i: int,  # its position
@@ -432,4 +445,9 @@ def reproduce(
             f"{est['assumptions']['mfu']} and {est['assumptions']['mean_tokens']} tokens/sample; the paper reports "
             "~9 h per 1,000 samples on 8xH800"
         )
+        gen = generation_compute_estimate(recipe)
+        parts = '; '.join(f'{k}: {n:,} samples, ~{gen["gpu_hours"][k]} GPU-hours' for k, n in gen['samples'].items())
+        say(f"generation estimate ({gen['assumptions']['mean_tokens']:,} tokens per sample at "
+            f"{gen['assumptions']['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU with vLLM, assumed): {parts}; "
+            f"in all ~{gen['total_gpu_hours']} GPU-hours (~{gen['total_gpu_hours'] / 8:.1f} h on 8 GPUs)")
     return log

@@ -153,15 +153,13 @@ def corpus_surprisal(
     batch_size: int = 16,  # pairs per forward pass
 ) -> dict:
     "Mean surprisal (bits/token) of the responses of `pairs` under `model`, the perplexity it implies, and cuts."
-    from ded_nb.models import forced_log_probs, answer_positions
+    from ded_nb.models import answer_token_stats
 
     total, count, cut = 0.0, 0, []
-    for encs, logp in forced_log_probs(model, tokenizer, pairs, max_len, batch_size):
-        for r, e in enumerate(encs):
-            cut.append(e['cut'])
-            for t in answer_positions(e):
-                total -= float(logp[r, t, e['input_ids'][t + 1]]) / math.log(2)
-                count += 1
+    for stats in answer_token_stats(model, tokenizer, pairs, max_len, batch_size):
+        cut.append(stats['cut'])
+        total -= sum(stats['logprob']) / math.log(2)
+        count += len(stats['logprob'])
     bits = total / max(1, count)
     return {
         'mean_bits': bits,
@@ -190,17 +188,19 @@ def teacher_diagnostics(
     S, max_len = recipe.teacher_study, recipe.sft.max_length
     student_net, student_tok = student
     pairs = as_pairs(trajs)
-    t_net, t_tok = load_model(teacher, world)
     after_net, after_tok = load_model(final_model)
     ent_student = corpus_entropy(student_net, student_tok, pairs, max_len)
-    ent_teacher = corpus_entropy(t_net, t_tok, pairs, max_len)
+    ent_teacher = None  # a file teacher has no weights: its entropy is not measured, and says so
+    if not teacher.startswith('file:'):
+        ent_teacher = corpus_entropy(*load_model(teacher, world), pairs, max_len)
     after = hidden_states(after_net, after_tok, pca_prompts, S.pca_layer, S.pca_pooling)
     keep = ('kind', 'mean_bits', 'tokens', 'sequences_cut')
     return {
         'length': length_stats([t.n_tokens for t in trajs]),
         'entropy_under_student': {k: ent_student[k] for k in keep},
-        'entropy_under_teacher': {k: ent_teacher[k] for k in keep},
-        'entropy_values_under_teacher': ent_teacher['values'],
+        'entropy_under_teacher': {k: ent_teacher[k] for k in keep} if ent_teacher else None,
+        'entropy_values_under_teacher': ent_teacher['values'] if ent_teacher else None,
+        'entropy_values_under_student': ent_student['values'],  # Fig. 3 draws these where a teacher has no weights
         'student_surprisal': corpus_surprisal(student_net, student_tok, pairs, max_len),
         'pca': {
             **pca_shift(h_before, after),
@@ -212,8 +212,9 @@ def teacher_diagnostics(
 
 # %% ../nbs/13_teacher.ipynb #49028a8c
 def _teacher_name(teacher: str) -> str:
-    "A short folder name for a teacher (`tiny:teacher-verbose` -> `teacher-verbose`, `Qwen/QwQ-32B` -> `QwQ-32B`)."
-    return teacher.split(':')[-1].split('/')[-1]
+    "A short folder name for a teacher (`tiny:teacher-verbose` -> `teacher-verbose`, `Qwen/QwQ-32B` -> `QwQ-32B`, `file:a/T.jsonl?markup=x` -> `T`)."
+    name = teacher.split('?')[0].split(':')[-1].split('/')[-1]
+    return name.removesuffix('.jsonl')
 
 # %% ../nbs/13_teacher.ipynb #be30148a
 def smoke_corpora(
@@ -308,6 +309,11 @@ def spearman_p(
     return (1 + sum(as_extreme(rng.sample(ys, len(ys))) for _ in range(draws))) / (draws + 1)
 
 # %% ../nbs/13_teacher.ipynb #62d374ca
+def _negated(entropy: dict | None) -> float | None:
+    "Minus the mean bits of an entropy record, or None where it was not measured."
+    return None if entropy is None else -entropy['mean_bits']
+
+
 def proxy_correlations(rows: dict, main_suite: str) -> dict:
     "Spearman of each cheap proxy with the smoke-test scores (signed so that +1 means 'ranks as the smoke test')."
     names = list(rows)
@@ -323,12 +329,13 @@ def proxy_correlations(rows: dict, main_suite: str) -> dict:
         'teacher_greedy_accuracy': [rows[n]['greedy_accuracy'] for n in names],
         'teacher_accuracy': [rows[n]['teacher_accuracy']['mean'] for n in names],
         'entropy_under_student_neg': [-diag(n, 'entropy_under_student', 'mean_bits') for n in names],
-        'entropy_under_teacher_neg': [-diag(n, 'entropy_under_teacher', 'mean_bits') for n in names],
+        'entropy_under_teacher_neg': [_negated(diag(n, 'entropy_under_teacher')) for n in names],
         'student_perplexity_neg': [-diag(n, 'student_surprisal', 'perplexity') for n in names],
         'mean_length': [diag(n, 'length', 'mean') for n in names],
         'pca_shift_neg': [-diag(n, 'pca', 'centroid_distance') for n in names],
     }
-    return {k: {'rho': spearman(v, smoke), 'p': spearman_p(v, smoke)} for k, v in proxies.items()}
+    return {k: {'rho': spearman(v, smoke), 'p': spearman_p(v, smoke)} if None not in v else {'rho': None, 'p': None}
+            for k, v in proxies.items()}  # undefined where a teacher lacks the proxy (a file teacher's own entropy)
 
 # %% ../nbs/13_teacher.ipynb #tc000002
 TEACHER_HEADLINE = dict(  # H6: a and b are filled in by `teacher_experiments` (the teachers differ per study)
@@ -397,15 +404,20 @@ def teacher_study(
     out.mkdir(parents=True, exist_ok=True)
     student = load_model(recipe.student, world)
     options = recipe.run_options()
+    per_suite = recipe.evaluation.n_per_suite
     base = evaluate_model(recipe.student, suites, recipe.evaluation.sampling, out / 'base', world, cache, **options,
-                          progress=progress)
+                          progress=progress, n_per_suite=per_suite)
     names = {_teacher_name(t): t for t in recipe.teachers}
-    corpora, greedy = {}, {}
+    corpora, greedy, sources = {}, {}, {}
     for name, teacher in names.items():
         progress_line(f'teacher {name}: sampling {len(recipe.seeds)} smoke-test corpora, greedy accuracy on {main}')
         corpora[name] = smoke_corpora(recipe, teacher, questions, out, student[1], world, cache, progress)
-        ev = evaluate_model(as_backend(teacher, world, recipe.backend), {main: suites[main]},
-                            recipe.evaluation.sampling, out / name / 'greedy', world, cache, **options, progress=progress)
+        teacher_backend = as_backend(teacher, world, recipe.backend)
+        # a file teacher records its file, digest and what its markup adapter did; a model, its name
+        sources[name] = teacher_backend.describe() if hasattr(teacher_backend, 'describe') else {'model': teacher}
+        ev = evaluate_model(teacher_backend, {main: suites[main]},
+                            recipe.evaluation.sampling, out / name / 'greedy', world, cache, **options, progress=progress,
+                            n_per_suite=per_suite)
         greedy[name] = ev['suites'][main]['accuracy']
     runs = smoke_runs(recipe, corpora, suites, out)
     pca_prompts = [p.question for p in suites[main][: S.pca_prompts]]
@@ -424,6 +436,7 @@ def teacher_study(
         summaries = [_run_summary(r, corpora[name][r['seed']], suites) for r in runs[name]]
         rows[name] = {
             'teacher': teacher,
+            'source': sources[name],
             'runs': summaries,
             'diagnostics': diag,
             'greedy_accuracy': greedy[name],

