@@ -14,7 +14,7 @@ Run: `.venv/bin/python bench/bench_diversity.py [--repeats 3] [--tokens 16384]`.
 """
 import argparse, json, random, statistics, time
 from pathlib import Path
-from ded_nb.curate import farthest_p, farthest_from_longest, select_diverse, Trajectory
+from ded_nb.curate import diverse_indices, farthest_from_longest, select_diverse, Trajectory
 
 
 def synthetic(m: int, n_tokens: int, zipf: bool, seed: int = 0) -> list[list[int]]:
@@ -33,11 +33,8 @@ def synthetic(m: int, n_tokens: int, zipf: bool, seed: int = 0) -> list[list[int
 
 
 def before(items, p):
-    "The previous implementation: cdist on the raw items, then max-min from the farthest pair."
-    from rapidfuzz.distance import Levenshtein
-    from rapidfuzz.process import cdist
-
-    return sorted(farthest_p(cdist(items, items, scorer=Levenshtein.distance), p))
+    "The previous default: every pairwise distance (rapidfuzz `cdist`), then max-min from the farthest pair."
+    return diverse_indices(items, p, start='pair')
 
 
 METHODS = {
