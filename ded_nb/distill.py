@@ -11,9 +11,9 @@ from .core import JsonlError, read_jsonl, write_json, read_json, provenance, see
 
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
-           'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'distill_and_evaluate', 'Arm', 'run_arms', 'experiment',
-           'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'chosen_arm',
-           'distill_corpus']
+           'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'sft_launch_command', 'distill_and_evaluate', 'Arm',
+           'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments',
+           'chosen_arm', 'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -236,6 +236,28 @@ def read_corpus(path) -> list[tuple[str, str]]:
             raise JsonlError(path, line_no, "needs 'question' (or meta.question) and 'response' (or text), as strings")
         pairs.append((question, response))
     return pairs
+
+# %% ../nbs/12_distill.ipynb #9f0c8b73
+def sft_launch_command(
+    profile: str = 'paper',  # the recipe profile (or JSON file) the launched `ded distill` reads
+    corpus: str = 'corpus.jsonl',  # the curated corpus to train on
+    out: str = 'runs/sft',  # the SFT run folder
+    config: str = 'accelerate_zero3_8gpu.yaml',  # an accelerate config shipped in `ded_nb/configs/`
+) -> list[str]:
+    "The `accelerate launch … ded distill` command of a multi-GPU SFT run, every config named by its installed path."
+    import yaml
+    from ded_nb.core import package_file
+
+    accelerate_config = package_file('configs', config)
+    if not accelerate_config.exists():
+        raise FileNotFoundError(f'{accelerate_config}: no such accelerate config in the package')
+    settings = yaml.safe_load(accelerate_config.read_text())
+    command = ['accelerate', 'launch', '--config_file', str(accelerate_config)]
+    deepspeed_file = (settings.get('deepspeed_config') or {}).get('deepspeed_config_file')
+    if deepspeed_file:
+        command += ['--deepspeed_config_file', str(package_file('configs', Path(deepspeed_file).name))]
+    return command + ['-m', 'ded_nb.cli', 'distill', '--profile', profile, '--corpus', corpus, '--out', out]
+
 
 # %% ../nbs/12_distill.ipynb #d1b51727
 def distill_and_evaluate(

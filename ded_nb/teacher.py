@@ -414,7 +414,7 @@ def teacher_study(
         corpora[name] = smoke_corpora(recipe, teacher, questions, out, student[1], world, cache, progress)
         teacher_backend = as_backend(teacher, world, recipe.backend)
         # a file teacher records its file, digest and what its markup adapter did; a model, its name
-        sources[name] = teacher_backend.describe() if hasattr(teacher_backend, 'describe') else {'model': teacher}
+        sources[name] = {'model': teacher, **teacher_backend.describe()}
         ev = evaluate_model(teacher_backend, {main: suites[main]},
                             recipe.evaluation.sampling, out / name / 'greedy', world, cache, **options, progress=progress,
                             n_per_suite=per_suite)

