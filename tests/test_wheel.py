@@ -1,5 +1,6 @@
-"""The package as a user installs it: the wheel built from this checkout, installed into a fresh virtual environment
-outside it (dependencies reused from the project's environment), used from an empty folder."""
+"""The package as a user installs it: the sdist of this checkout and the wheel built from it, installed into a fresh
+virtual environment outside the checkout (dependencies reused from the project's environment), used from an empty
+folder."""
 import json, os, shutil, subprocess, sys, sysconfig
 from pathlib import Path
 import pytest
@@ -31,7 +32,9 @@ def installed(tmp_path_factory):
             source.mkdir(exist_ok=True)
             shutil.copy2(src, source / name)
     env = {**os.environ, 'PIP_DISABLE_PIP_VERSION_CHECK': '1'}
-    _run([sys.executable, '-m', 'pip', 'wheel', source, '--no-deps', '--no-build-isolation', '-q', '-w', tmp / 'dist'],
+    _run([sys.executable, 'setup.py', '-q', 'sdist', '-d', tmp / 'sdist'], source, env)  # the sdist, then its wheel
+    sdist = next((tmp / 'sdist').glob('ded_nb-*.tar.gz'))
+    _run([sys.executable, '-m', 'pip', 'wheel', sdist, '--no-deps', '--no-build-isolation', '-q', '-w', tmp / 'dist'],
          tmp, env)
     wheel = next((tmp / 'dist').glob('ded_nb-*.whl'))
     venv = tmp / 'venv'
@@ -42,12 +45,14 @@ def installed(tmp_path_factory):
     # editable install, are not read: only the new environment's own are)
     (site / 'project-deps.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
     _run([py, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', wheel], tmp, env)
-    return venv / 'bin', site / 'ded_nb', wheel
+    return venv / 'bin', site / 'ded_nb', wheel, sdist
 
 
 def test_the_wheel_carries_configs_and_stage_notebooks(installed):
-    import zipfile
-    _, _, wheel = installed
+    import tarfile, zipfile
+    _, _, wheel, sdist = installed
+    in_sdist = {name.split('/', 1)[1] for name in tarfile.open(sdist).getnames() if '/' in name}
+    assert {'settings.ini', 'MANIFEST.in', 'ded_nb/configs/zero3.json', 'stages/00_world.ipynb'} <= in_sdist
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {'ded_nb/configs/zero3.json', 'ded_nb/configs/accelerate_zero3_8gpu.yaml'} <= names
     stages = sorted(p.name for p in (ROOT / 'stages').glob('*.ipynb'))
@@ -58,7 +63,7 @@ def test_the_wheel_carries_configs_and_stage_notebooks(installed):
 
 def test_installed_ded_runs_in_an_empty_folder(installed, tmp_path, data_dir):
     from ded_nb.data import load_problems
-    bin_dir, package, _ = installed
+    bin_dir, package, _, _ = installed
     home, work = tmp_path / 'home', tmp_path / 'work'
     home.mkdir(), work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ('DED_CACHE', 'VIRTUAL_ENV', 'PYTHONPATH')}
