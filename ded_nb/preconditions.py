@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 from .core import write_json
 from .recipe import PRECONDITION_TARGETS
+from .generate import is_file_teacher
 
 # %% auto #0
 __all__ = ['DESCRIPTIONS', 'shortfall', 'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions',
@@ -181,7 +182,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         'diversity': median_or_none(distances),
         'pairs': len(distances),
         # a file teacher has no weights: its own entropy is not measured (None), never stood in for
-        'entropy_bits': None if teacher.startswith('file:')
+        'entropy_bits': None if is_file_teacher(teacher)
         else corpus_entropy(*load_model(teacher, world), first, recipe.sft.max_length)['mean_bits'],
     }
 

@@ -8,7 +8,7 @@ import dataclasses, json, types, typing
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from .generate import SamplingParams
-from .distill import SFTProfile
+from .distill import SFTProfile, grad_accumulation
 from fastcore.basics import patch
 
 # %% auto #0
@@ -225,10 +225,10 @@ def _check_suites(recipe: Recipe):
 
 def _check_file_teachers(teachers: list[str]):
     "Every `file:` teacher is well named (known options and markup); whether its file exists is checked when it is read."
-    from ded_nb.generate import file_teacher_options
+    from ded_nb.generate import file_teacher_options, is_file_teacher
 
     for i, teacher in enumerate(teachers):
-        if teacher.startswith('file:'):
+        if is_file_teacher(teacher):
             try:
                 file_teacher_options(teacher)
             except ValueError as e:
@@ -282,6 +282,12 @@ def check_recipe(recipe: Recipe) -> Recipe:
     sft_profiles = {'sft': recipe.sft, **({'lora': recipe.lora} if recipe.lora else {})}
     for name, prof in sft_profiles.items():
         _check_choice(f'{name}.on_overflow', prof.on_overflow, ('truncate', 'drop'))
+        if prof.processes < 1:
+            raise RecipeError(f'{name}.processes', f'{prof.processes}: at least one process')
+        try:  # the global batch is one the processes can make, before any of them starts
+            grad_accumulation(prof, prof.processes)
+        except ValueError as e:
+            raise RecipeError(f'{name}.per_device_batch', str(e)) from None
     _check_curation(recipe.curation, sft_profiles)
     _check_suites(recipe)
     _check_specs(recipe)
@@ -527,7 +533,7 @@ PAPER = Recipe(
         mix_target={'math': 400, 'code': 400},
         diversity_start='longest',  # [UNSPECIFIED]; one of paper.md's candidates, M - 1 distances per kept sample
     ),
-    sft=SFTProfile(),
+    sft=SFTProfile(processes=8),  # on one node of 8 GPUs: `accelerate launch` with DeepSpeed ZeRO-3
     lora=None,  # the paper's SFT: lr 1e-5, 10 epochs, batch 48, 16,384 tokens (SFTProfile's defaults)
     evaluation=Evaluation(
         suites=dict(_PAPER_EVAL),

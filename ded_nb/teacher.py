@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, replace
 from pathlib import Path
 from .core import Problem, write_json, read_json, provenance
+from .generate import is_file_teacher
 from .models import token_entropies
 
 # %% auto #0
@@ -191,7 +192,7 @@ def teacher_diagnostics(
     after_net, after_tok = load_model(final_model)
     ent_student = corpus_entropy(student_net, student_tok, pairs, max_len)
     ent_teacher = None  # a file teacher has no weights: its entropy is not measured, and says so
-    if not teacher.startswith('file:'):
+    if not is_file_teacher(teacher):
         ent_teacher = corpus_entropy(*load_model(teacher, world), pairs, max_len)
     after = hidden_states(after_net, after_tok, pca_prompts, S.pca_layer, S.pca_pooling)
     keep = ('kind', 'mean_bits', 'tokens', 'sequences_cut')
