@@ -258,6 +258,7 @@ def reproduce_command(args) -> list:
         run_root=args.run_root,
         reports=args.reports,
         out=args.out,
+        retrain=args.retrain,
     )
     return [{k: s[k] for k in ('stage', 'hash', 'status', 'why')} for s in log]
 
@@ -422,7 +423,10 @@ def _recipe_parsers(sub):
         p.set_defaults(func=func)
     rp = sub.add_parser('reproduce', help='run the stage notebooks of a recipe (papermill), each only when it must')
     _recipe_options(rp)
-    rp.add_argument('--force', action='store_true', help='run every selected stage again')
+    rp.add_argument('--force', action='store_true',
+                    help='run every selected stage again (finished training runs are still reused)')
+    rp.add_argument('--retrain', action='store_true',
+                    help='train every SFT run again instead of reusing a finished one from the training-run cache')
     rp.add_argument(
         '--dry-run', action='store_true', help='print the plan with the reason for each stage (paper: compute estimate)'
     )

@@ -13,11 +13,12 @@ from typing import Any, Iterable, Iterator, Union, get_type_hints
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['TRACKED_PACKAGES', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict', 'RecordError', 'record_from_dict',
-           'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write', 'write_jsonl', 'write_json', 'read_json',
-           'is_checkout', 'project_root', 'package_file', 'config_hash', 'package_versions', 'git_state', 'provenance',
-           'RunDir', 'world_size', 'is_main_process', 'file_sha256', 'module_hashes', 'changed_modules', 'quiet',
-           'in_ipython', 'say', 'progress_line', 'derive_seed', 'seed_everything']
+__all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict',
+           'RecordError', 'record_from_dict', 'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write',
+           'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
+           'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'stage_file',
+           'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes', 'changed_modules',
+           'file_lock', 'quiet', 'in_ipython', 'say', 'progress_line', 'derive_seed', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -354,21 +355,98 @@ def is_main_process() -> bool:
     return int(os.environ.get('RANK', '0')) == 0
 
 
+# %% ../nbs/00_core.ipynb #9f4f482b
+STAGE_FILES = {  # stage -> {role: file or glob in its run folder}: `result` is what its library function writes
+    'world': {'result': 'preconditions.json'},
+    'teacher_study': {'result': 'teacher_study.json', 'chosen': 'summary.json'},
+    'curation': {'result': 'curation.json', 'corpora': 'corpora', 'samples': 'samples-*.jsonl'},
+    'distillation': {'result': 'distillation.json'},
+    'benchmarking': {'result': 'benchmarking.json'},
+}
+
+
+def stage_file(
+    folder,  # a stage's run folder
+    stage: str,  # its stage name (a key of `STAGE_FILES`)
+    role: str = 'result',  # which of its files
+) -> Path:
+    "The path of a stage's `role` file in its run folder."
+    return Path(folder) / STAGE_FILES[stage][role]
+
+# %% ../nbs/00_core.ipynb #a263d98c
+VOLATILE_KEYS = ('provenance', 'seconds', 'tokens_per_s')  # what may differ between two runs with equal results
+
+
+def _stable(value):
+    "`value` without the keys of `VOLATILE_KEYS`, at any depth."
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def _file_content(path: Path):
+    "What a result file holds: JSON and JSONL parsed and made stable, any other file's sha256."
+    if path.suffix == '.json':
+        return _stable(read_json(path))
+    if path.suffix == '.jsonl':
+        return [_stable(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    return file_sha256(path)
+
+
+def results_digest(
+    folder,  # a stage's run folder
+    stage: str,  # its stage name (a key of `STAGE_FILES`)
+) -> str:
+    "A hash of what the stage's result files contain (`STAGE_FILES`), provenance and timings left out."
+    folder, files = Path(folder), []
+    for pattern in STAGE_FILES.get(stage, {}).values():
+        for path in sorted(folder.glob(pattern)):
+            files += sorted(p for p in path.rglob('*') if p.is_file()) if path.is_dir() else [path]
+    return config_hash({str(p.relative_to(folder)): _file_content(p) for p in files}, length=24)
+
 # %% ../nbs/00_core.ipynb #8014f47b
 def file_sha256(path) -> str:
     "sha256 of a file's bytes."
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
+# %% ../nbs/00_core.ipynb #3926dfd2
+def _without_docstrings(tree):
+    "`tree` with the docstring of its module, classes and functions removed (in place)."
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_digest(source: str) -> str:
+    "sha256 of Python `source` as code: its syntax tree without docstrings (comments and layout never count)."
+    import ast
+
+    return hashlib.sha256(ast.dump(_without_docstrings(ast.parse(source))).encode()).hexdigest()
+
+# %% ../nbs/00_core.ipynb #bdb1bcf0
+def source_digest(obj) -> str:
+    "`code_digest` of a function's or class's own source."
+    import inspect, textwrap
+
+    return code_digest(textwrap.dedent(inspect.getsource(obj)))
+
 # %% ../nbs/00_core.ipynb #1a293a67
 def module_hashes(package: str = 'ded_nb') -> dict:
-    "`{module name: sha256 of its source}` for every module of `package` loaded in this process."
+    "`{module name: code_digest of its source}` for every module of `package` loaded in this process."
     out = {}
     for name, mod in sorted(sys.modules.items()):
         if name != package and not name.startswith(package + '.'):
             continue
         source = getattr(mod, '__file__', None)
         if source and Path(source).is_file():
-            out[name] = file_sha256(source)
+            out[name] = code_digest(Path(source).read_text())
     return out
 
 # %% ../nbs/00_core.ipynb #39409380
@@ -383,9 +461,23 @@ def changed_modules(recorded: dict) -> list[str]:
         except (ImportError, ValueError):
             spec = None
         source = spec.origin if spec else None
-        if not source or not Path(source).is_file() or file_sha256(source) != digest:
+        if not source or not Path(source).is_file() or code_digest(Path(source).read_text()) != digest:
             changed.append(name)
     return changed
+
+# %% ../nbs/00_core.ipynb #1931165c
+@contextmanager
+def file_lock(path):
+    "An exclusive `fcntl` lock on `path` (created if missing) while inside; other processes wait for it."
+    import fcntl
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/00_core.ipynb #0c985015
 def quiet():

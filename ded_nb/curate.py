@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
-from .core import Problem, read_jsonl, write_jsonl, write_json
+from .core import Problem, read_jsonl, write_jsonl, write_json, stage_file
 from .grade import think_format_ok
 
 # %% auto #0
@@ -493,7 +493,7 @@ def curation_study(
         },
         'params': {'M': C.M, 'k': C.k, **asdict(C)},
     }
-    write_json(out / 'curation.json', result)
+    write_json(stage_file(out, 'curation'), result)
     return result
 
 # %% ../nbs/11_curate.ipynb #ff4c946b

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, math, os, sys, time
 from dataclasses import dataclass, field, asdict, replace
+from functools import partial
 from pathlib import Path
 from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, ARMS, progress_line
 from .core import world_size, is_main_process
@@ -13,9 +14,9 @@ from .core import world_size, is_main_process
 # %% auto #0
 __all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
            'bf16_available', 'grad_accumulation', 'sft_steps', 'sft', 'read_corpus', 'sft_launch_command',
-           'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'distill_and_evaluate', 'Arm', 'run_arms',
-           'experiment', 'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'chosen_arm',
-           'distill_corpus']
+           'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'cached_train_sft', 'distill_and_evaluate', 'Arm',
+           'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments',
+           'chosen_arm', 'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -387,6 +388,25 @@ def train_sft(
     return sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
 
 
+# %% ../nbs/12_distill.ipynb #a42b823f
+def cached_train_sft(
+    cache,  # a `ded_nb.sftcache.SFTCache`
+    model: str,  # the student
+    pairs: list[tuple[str, str]],  # the corpus
+    out_dir,  # the SFT run folder: becomes a link to the stored run
+    profile: SFTProfile,  # every hyperparameter, `processes` included
+    world=None,  # the tiny world, for `tiny:` models
+    max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
+    progress: bool = True,  # progress bar and log lines
+) -> dict:
+    "`train_sft` through the training-run cache: a stored run with the same key is reused; `reused` says which."
+    from ded_nb.sftcache import cached_run, training_key
+
+    config = launch_config(profile.processes) if profile.processes > 1 else None
+    parts = training_key(model, pairs, profile, max_steps, world, config)
+    train = partial(train_sft, model, pairs, profile=profile, world=world, max_steps=max_steps, progress=progress)
+    return cached_run(cache, parts, lambda folder: train(folder), out_dir)
+
 # %% ../nbs/12_distill.ipynb #d1b51727
 def distill_and_evaluate(
     student: str,  # the student model name
@@ -401,6 +421,7 @@ def distill_and_evaluate(
     eval_kwargs: dict | None = None,  # more arguments of `evaluate_model` (n_workers, sandbox, backend)
     progress: bool = False,  # progress bars
     max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
+    sft_cache=None,  # a `ded_nb.sftcache.SFTCache`: a finished training run with the same key is reused (None: train)
 ) -> dict:
     "SFT `student` on `pairs` with `profile` (seeded), evaluate it on `suites`; cached in `out_dir/result.json`."
     from ded_nb.evaluate import evaluate_model
@@ -414,6 +435,7 @@ def distill_and_evaluate(
         )
         result = {
             'samples': 0,
+            'training': 'none',
             'seed': seed,
             'sft': None,
             'eval': ev['suites'],
@@ -422,8 +444,9 @@ def distill_and_evaluate(
         }
         write_json(out / 'result.json', result)
         return result
-    metrics = train_sft(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, max_steps=max_steps,
-                  progress=progress)
+    train = train_sft if sft_cache is None else partial(cached_train_sft, sft_cache)
+    metrics = train(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, max_steps=max_steps,
+                    progress=progress)
     ev = evaluate_model(
         metrics['final_model'],
         suites,
@@ -438,6 +461,7 @@ def distill_and_evaluate(
         'samples': len(pairs),
         'seed': seed,
         'sft': {k: v for k, v in metrics.items() if k != 'log'},
+        'training': 'reused' if metrics.get('reused') else 'trained',
         'eval': ev['suites'],
         'final_model': metrics['final_model'],
     }
@@ -473,6 +497,7 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
         quiet()
         torch.set_num_threads(threads)
     world, cache = get_world(recipe.world, progress=False), CompletionCache(cache_root() / 'generations.sqlite')
+    from ded_nb.sftcache import SFTCache
     profile = recipe.lora if arm.lora else recipe.sft
     if profile is None:
         raise ValueError(f'arm {arm.name}: recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
@@ -491,6 +516,7 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
         seed=seed,
         eval_kwargs={**options, 'n_per_suite': recipe.evaluation.n_per_suite},
         max_steps=arm.max_steps,
+        sft_cache=SFTCache(cache_root() / 'sft'),
     )
 
 # %% ../nbs/12_distill.ipynb #7c1d2e03
@@ -512,7 +538,9 @@ def run_arms(
 
     def done(arm, seed, result):
         results[(arm.name, seed)] = result
-        progress_line(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}')
+        how = {'reused': ', a finished training run reused', 'none': ', no training (empty corpus)'}
+        progress_line(f'SFT runs {len(results)}/{len(jobs)} ({time.time() - start:.0f} s): {arm.name} seed {seed}'
+                      + how.get(result.get('training'), ''))
 
     if workers <= 1:
         for arm, seed in jobs:

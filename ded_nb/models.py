@@ -716,14 +716,10 @@ def build_tiny_world(
 @contextmanager
 def _build_lock(path: Path):
     "An exclusive lock on a world's folder: two processes never train the same models at once."
-    import fcntl
+    from ded_nb.core import file_lock
 
-    with open(path / 'build.lock', 'w') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(path / 'build.lock'):
+        yield
 
 
 def _build(world: TinyWorld, progress: bool, workers: int):

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import statistics
 from pathlib import Path
-from .core import write_json
+from .core import write_json, stage_file
 from .recipe import PRECONDITION_TARGETS
 from .generate import is_file_teacher
 
@@ -255,7 +255,7 @@ def measure_preconditions(
             },
         },
     }
-    write_json(out / 'preconditions.json', result)
+    write_json(stage_file(out, 'world'), result)
     return result
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2ee

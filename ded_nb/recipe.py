@@ -16,7 +16,7 @@ __all__ = ['PRECONDITION_TARGETS', 'TINY', 'STUDY', 'SMOKE', 'PAPER', 'REAL', 'R
            'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Recipe',
            'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'load_recipe',
            'recipe_problems', 'eval_suites', 'bench_suites', 'curation_pools', 'check_length_budget',
-           'recipe_resources', 'evaluate_suites']
+           'recipe_resources', 'evaluate_suites', 'run_benchmarking']
 
 # %% ../nbs/14_recipe.ipynb #c10b340f
 class RecipeError(ValueError):
@@ -733,3 +733,31 @@ def evaluate_suites(
         progress=progress,
         n_per_suite=recipe.evaluation.n_per_suite,
     )
+
+# %% ../nbs/14_recipe.ipynb #e603942d
+def run_benchmarking(
+    recipe: Recipe,  # the recipe: student, benchmarking suites and sampling, workers, sandbox, backend
+    teacher_study_dir,  # the teacher study's run folder (the chosen teacher)
+    distillation_dir,  # the distillation stage's run folder (the benchmarked arm)
+    out_dir,  # one folder of verdicts per model, and `benchmarking.json`
+    data_dir=None,  # local data directory
+    progress: bool = False,  # progress bars
+) -> dict:
+    "Stage 4: base student, distilled student and teacher on the benchmarking suites, written to `benchmarking.json`."
+    from ded_nb.core import read_json, stage_file, write_json
+    from ded_nb.evaluate import evaluate_model
+
+    out = Path(out_dir)
+    chosen = read_json(stage_file(distillation_dir, 'distillation'))['benchmarked']
+    teacher = read_json(stage_file(teacher_study_dir, 'teacher_study', 'chosen'))['teacher_model']
+    world, cache = recipe_resources(recipe, progress)
+    suites, bench = bench_suites(recipe, data_dir), recipe.benchmarking.sampling
+    models = {'base student': recipe.student, 'distilled student': chosen['final_model'], 'teacher': teacher}
+    scores = {
+        label: evaluate_model(model, suites, bench, out / label.replace(' ', '_'), world, cache, **recipe.run_options(),
+                              progress=progress, n_per_suite=recipe.benchmarking.n_per_suite)['suites']
+        for label, model in models.items()
+    }
+    result = {'models': models, 'benchmarked_arm': chosen, 'sampling': asdict(bench), 'scores': scores}
+    write_json(stage_file(out, 'benchmarking'), result)
+    return result

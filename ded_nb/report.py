@@ -8,13 +8,13 @@ import math
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'save_figure', 'fig1',
-           'fig1_points', 'kde', 'fig3', 'fig3_entropies', 'fig4', 'fig_funnel', 'pct', 'md_table',
+__all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'CONTROL_ARMS', 'save_figure',
+           'fig1', 'fig1_points', 'base_band', 'kde', 'fig3', 'fig3_entropies', 'fig4', 'fig_funnel', 'pct', 'md_table',
            'precondition_table', 'section_world', 'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct',
-           'diff_pts', 'headline_outcome', 'experiment_tables', 'section_experiments', 'headline_rows',
-           'headline_sentence', 'development_headlines', 'section_headlines', 'section_benchmarking', 'collect_results',
-           'development_run', 'related_runs', 'section_limits', 'stage_times_section', 'make_command', 'write_report',
-           'relative_links']
+           'diff_pts', 'headline_outcome', 'experiment_tables', 'section_experiments', 'positive_control',
+           'control_sentence', 'headline_rows', 'headline_sentence', 'development_headlines', 'section_headlines',
+           'section_benchmarking', 'collect_results', 'development_run', 'related_runs', 'section_limits',
+           'stage_times_section', 'make_command', 'write_report', 'relative_links']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -55,10 +55,14 @@ def fig1(
     out_dir,
     metric_label: str = 'in-domain accuracy (%)',
     name: str = 'fig1_accuracy_vs_corpus_size',
+    base: dict | None = None,  # the base student's mean, lo, hi (%): drawn as a line with its interval as a band
 ) -> list[Path]:
     "Fig. 1 analog: `points` (label, n, mean and its 95 % interval lo, hi in %) on a log-x axis, beside the paper's."
     plt = _plt()
     fig, (ax_tiny, ax_paper) = plt.subplots(1, 2, figsize=(11, 4))
+    if base is not None:
+        ax_tiny.axhspan(base['lo'], base['hi'], color='grey', alpha=0.2)
+        ax_tiny.axhline(base['mean'], color='grey', linestyle='--', label=f"base student {base['mean']:.1f} %")
     for p in points:
         random_subset = p['label'].startswith('math/random')
         ax_tiny.errorbar(
@@ -68,7 +72,7 @@ def fig1(
     ax_tiny.set_xscale('log')
     ax_tiny.set_xlabel('training corpus (samples)')
     ax_tiny.set_ylabel(metric_label)
-    ax_tiny.set_title('this run: random subsets (open) and curated arms (mean, 95 % interval)')
+    ax_tiny.set_title('this run: random subsets (open), curated arms, base student (band: 95 % interval)', fontsize=9)
     ax_tiny.legend(fontsize=7)
     for label, n, a24, _ in PAPER_FIG1:
         ax_paper.scatter(
@@ -90,6 +94,18 @@ def fig1_points(experiment: dict, suite: str) -> list[dict]:
         points.append({'label': arm, 'n': e['samples'], 'mean': 100 * score['mean'],
                        'lo': 100 * score['ci95'][0], 'hi': 100 * score['ci95'][1]})
     return sorted(points, key=lambda p: p['n'])
+
+# %% ../nbs/15_report.ipynb #7e991a49
+def base_band(
+    experiments: dict,  # `results.json`'s experiments
+    suite: str,  # the suite the figure shows
+) -> dict | None:
+    "The base student's score on `suite` (mean, lo, hi in %), from the first experiment that scored it, or None."
+    for exp in experiments.values():
+        score = exp.get('arms', {}).get('base', {}).get('scores', {}).get(suite)
+        if score:
+            return {'mean': 100 * score['mean'], 'lo': 100 * score['ci95'][0], 'hi': 100 * score['ci95'][1]}
+    return None
 
 # %% ../nbs/15_report.ipynb #8fa97425
 def kde(values, grid, bandwidth: float | None = None):
@@ -277,7 +293,8 @@ def section_world(world: dict | None, source: str) -> list[str]:
         return []
     missed = failures(world['preconditions'])
     if not missed:
-        verdict = 'Every precondition is met, so each mechanism of the recipe can act in this world.'
+        verdict = ('Every precondition is met. They are targets on the world before any training: whether '
+                   'distillation can act in it is the positive control\'s question (at the top).')
     elif world['enforced']:
         verdict = 'Preconditions missed (the study stopped): ' + '; '.join(missed) + '.'
     else:
@@ -507,6 +524,41 @@ def section_experiments(
         L += experiment_tables(exp) + ([paper, ''] if paper else [])
     return L
 
+# %% ../nbs/15_report.ipynb #cb886209
+CONTROL_ARMS = ('math/full', 'base')  # the positive control: full-corpus distillation against the base student
+
+
+def positive_control(
+    experiments: dict,  # `results.json`'s experiments
+    suite: str,  # the main suite
+) -> dict | None:
+    "The `math/full` − `base` comparison on `suite` with both arms' scores, or None where it did not run."
+    for exp in experiments.values():
+        for c in exp.get('comparisons', []):
+            if (c['a'], c['b'], c['suite']) == (*CONTROL_ARMS, suite):
+                arms = exp['arms']
+                return {**c, 'scores': {arm: arms[arm]['scores'][suite] for arm in CONTROL_ARMS},
+                        'passed': c['verdict'] == 'a>b'}
+    return None
+
+# %% ../nbs/15_report.ipynb #8441500e
+def control_sentence(control: dict | None) -> str:
+    "The positive control as a computed sentence: passed, failed (below or not distinguishable from the base), or absent."
+    if control is None:
+        return ('**Positive control: not run.** No `math/full` − `base` comparison on the main suite: nothing in this '
+                "run shows that distillation can act here, so its verdicts are not evidence about the paper's claims.")
+    full, base = (control['scores'][a] for a in CONTROL_ARMS)
+    measured = (f"the student distilled on the chosen teacher's full corpus scores {ci_pct(full)} % on {control['suite']} "
+                f"against the base student's {ci_pct(base)} %: `math/full` − `base` = {diff_pts(control)} points "
+                f"({control['covers']})")
+    if control['passed']:
+        return (f'**Positive control passed:** {measured}. Distillation raises the student in this run, so the '
+                'comparisons below rank variants of a mechanism that acts here.')
+    where = 'below the base' if control['verdict'] == 'a<b' else 'not distinguishable from the base'
+    return (f'**Positive control failed:** {measured} — {where}. Distillation does not beat the base student in this '
+            "run, so its verdicts below are not evidence about the paper's claims: they compare variants of a "
+            'procedure that does not raise the student here.')
+
 # %% ../nbs/15_report.ipynb #cd3a3583
 def headline_rows(experiments: dict, headlines: dict) -> list[dict]:
     "Each pre-registered headline with its comparison (None where its arms did not run) and its outcome."
@@ -553,10 +605,15 @@ def section_headlines(
     experiments: dict,  # this run's experiments
     headlines: dict,  # the pre-registered headlines
     development: dict | None = None,  # `results.json['development']`: the development run's headlines, if any
+    control: dict | None = None,  # `positive_control`: when it did not pass, the section says what that does to them
 ) -> list[str]:
     "The pre-registered headline comparisons, each as a sentence computed from its interval (and the development run's)."
     rows = headline_rows(experiments, headlines)
-    L = ['## Headline comparisons (pre-registered)', '', *[f'- {headline_sentence(r)}' for r in rows], '']
+    L = ['## Headline comparisons (pre-registered)', '']
+    if control is None or not control['passed']:
+        L += ["The positive control did not pass (at the top): each outcome below is computed as pre-registered, but "
+              "none is evidence about the paper's claim it names.", '']
+    L += [*[f'- {headline_sentence(r)}' for r in rows], '']
     if development:
         dev = development['headlines']
         table = []
@@ -623,6 +680,7 @@ def collect_results(
         'headlines': {**dist['headlines'], **study.get('headlines', {})},
         'experiments': {**study.get('experiments', {}), **dist['experiments']},
     }
+    out['positive_control'] = positive_control(out['experiments'], dist.get('main_suite'))
     if development:
         out['development'] = {'profile': development['profile'], 'note': development['note'],
                               'headlines': development_headlines(development['results'])}
@@ -661,37 +719,32 @@ def related_runs(recipe, development: dict | None) -> list[str]:
     return lines
 
 # %% ../nbs/15_report.ipynb #5b1b935b
-_LIMITS = [
-    '## What the tiny world does and does not show',
-    '',
-    '- It runs every step of the recipe for real — sampling, grading (rule-based math, sandboxed code), compression '
-    "by the student's pass rate, Levenshtein diversity, TRL SFT (full and LoRA), evaluation — on models small enough "
-    'for 2 CPU cores.',
-    '- Its models have about a million parameters: read every difference with its interval; where the interval '
-    'contains 0 the verdict is "not distinguishable", however the means are ordered.',
-    "- It cannot show the paper's absolute numbers or that its conclusions hold at 32B; the `paper` profile runs the "
-    'same notebooks there.',
-    '',
-]
-
-
 def section_limits(
     tiny_world: str | None,  # the recipe's tiny world, or None for real models
     cur: dict,  # `curation.json` (the teacher's M and the recipe's P)
+    experiments: dict | None = None,  # `results.json`'s experiments: how many comparisons their intervals decide
+    control: dict | None = None,  # `positive_control`
 ) -> list[str]:
-    "What this run can and cannot show: the tiny world's limits, or those of real models at CPU size."
-    if tiny_world:
-        return _LIMITS
+    "What this run can and cannot show, computed from its world, its curation, its comparisons and its control."
     M, p = cur['params']['M'], cur['params']['p']
-    L = [
-        '## What real models on a CPU do and do not show',
-        '',
-        '- Every step of the recipe runs on real pretrained models: real tokenizers and chat templates, teachers given '
-        'as files of their real traces, real benchmarks scored by the real graders — at the sizes 2 CPU cores allow '
-        "(each suite's item count is in its table; the recipe states them all).",
-        '- Read every difference with its interval; where the interval contains 0 the verdict is "not distinguishable", '
-        'however the means are ordered.',
-    ]
+    comparisons = [c for exp in (experiments or {}).values() for c in exp.get('comparisons', [])]
+    undecided = sum(c['verdict'] == 'not distinguishable' for c in comparisons)
+    if tiny_world:
+        L = ['## What the tiny world does and does not show', '',
+             f'- Every step of the recipe ran on the tiny world `{tiny_world}`: sampling, grading (rule-based math, '
+             "sandboxed code), compression by the student's pass rate, Levenshtein diversity, TRL SFT, evaluation — on "
+             'models small enough for 2 CPU cores.']
+    else:
+        L = ['## What real models on a CPU do and do not show', '',
+             '- Every step of the recipe ran on real pretrained models: real tokenizers and chat templates, teachers '
+             'given as files of their real traces, real benchmarks scored by the real graders — at the sizes 2 CPU '
+             "cores allow (each suite's item count is in its table; the recipe states them all)."]
+    if comparisons:
+        L.append(f'- {undecided} of the {len(comparisons)} comparisons above are not distinguishable (their 95 % interval '
+                 'contains 0): for those, the order of the means says nothing.')
+    if control is None or not control['passed']:
+        L.append("- Distillation did not beat the base student here (the positive control, at the top): this run tests "
+                 "the recipe's machinery, not the paper's claims.")
     if M <= p:
         L.append(f'- The teacher gave M = {M} sample(s) per question and P = {p} are kept: the diversity step keeps every '
                  'trajectory, so `right_hard_diverse` and `right_hard` are one corpus and H3 cannot differ but by chance.')
@@ -737,15 +790,17 @@ def write_report(
     tiny_world: str | None = None,  # the recipe's tiny world, named in that section
 ) -> str:
     "Write `README.md` (tables, figures, findings) for one reproduction run from its stage files; returns its text."
-    from ded_nb.core import project_root
+    from ded_nb.core import project_root, stage_file
 
     out, main = Path(out_dir), study['config']['main_suite']
     root = Path(inputs['teacher_study']).parent
     proj = project_root()
     shown_root = _src(root.resolve(), proj.resolve()) if proj else str(root)
 
-    def source(stage, name):
-        return _src(Path(inputs[stage]) / name, root)
+    def source(stage):
+        return _src(stage_file(inputs[stage], stage), root)
+
+    control = positive_control(results['experiments'], main)
 
     L = [
         f'# DED reproduction — profile `{profile}`',
@@ -757,14 +812,17 @@ def write_report(
         'recipe and `done.json` with seeds, package versions and the library modules that ran). Executed stage '
         'notebooks: `notebooks/`.',
         '',
+        control_sentence(control),
+        '',
         *[line for text in related for line in (text, '')],
     ]
-    L += section_world(world, source('world', 'preconditions.json') if world else '')
-    L += section_table1(study, source('teacher_study', 'teacher_study.json')) + section_diagnostics(study)
-    L += section_curation(cur, source('curation', 'curation.json'))
-    L += section_headlines(results['experiments'], results['headlines'], results.get('development'))
+    L += section_world(world, source('world') if world else '')
+    L += section_table1(study, source('teacher_study')) + section_diagnostics(study)
+    L += section_curation(cur, source('curation'))
+    L += section_headlines(results['experiments'], results['headlines'], results.get('development'), control)
     L += section_experiments(results['experiments'], 'results.json')
-    L += section_benchmarking(bench, source('benchmarking', 'benchmarking.json')) + section_limits(tiny_world, cur)
+    L += section_benchmarking(bench, source('benchmarking'))
+    L += section_limits(tiny_world, cur, results['experiments'], control)
     if times is not None:
         L += [''] + stage_times_section(times, tiny_world)
     text = '\n'.join(L)

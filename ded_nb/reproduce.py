@@ -9,11 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules, say, package_file
+from .core import results_digest
 from .recipe import load_recipe, recipe_to_dict
 from papermill.translators import PythonTranslator, papermill_translators
 
 # %% auto #0
-__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'stage_status', 'plan', 'sft_compute_estimate',
+__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'plan', 'sft_compute_estimate',
            'generation_compute_estimate', 'StageError', 'notebook_parameters', 'StageParameters', 'stage_parameters',
            'follow_progress', 'run_stage', 'stage_times', 'reproduce']
 
@@ -64,15 +65,24 @@ def _world_hash(name):
 
     return world_hash(ZOOS[name]())
 
+# %% ../nbs/16_reproduce.ipynb #9286787d
+def finished_digest(
+    run_dir: Path,  # a finished stage's run folder
+    stage: str,  # its name
+) -> str:
+    "What a finished stage's results contain (`ded_nb.core.results_digest`), as its `done.json` recorded it."
+    recorded = read_json(run_dir / 'done.json').get('outputs')
+    return recorded or results_digest(run_dir, stage)
+
 # %% ../nbs/16_reproduce.ipynb #2c639573
 def stage_status(
     run_dir: Path,  # the stage's run folder
     needs: tuple,  # the stages whose outputs it reads
-    runs_now: set,  # the stages that run in this plan
-    input_run_ids: dict,  # the current run id of each finished input
+    runs_now: set,  # the stages that run in this plan and have not run yet
+    input_digests: dict,  # the `results_digest` of each finished input
     force: bool = False,  # run it again whatever
 ) -> tuple[bool, str]:
-    "(run?, why) for one stage, from its `done.json`, the stages that run now and its inputs' current run ids."
+    "(run?, why) for one stage, from its `done.json`, the inputs that run now and what its inputs' results contain."
     done = run_dir / 'done.json'
     if not done.exists():
         return True, 'resume (unfinished)' if run_dir.exists() else 'not run yet'
@@ -84,11 +94,11 @@ def stage_status(
         return True, 'library changed: ' + ', '.join(changed)
     rerun = [n for n in needs if n in runs_now]
     if rerun:
-        return True, 'input runs now: ' + ', '.join(rerun)
-    moved = [n for n in needs if record.get('inputs', {}).get(n) != input_run_ids.get(n)]
+        return True, 'input runs now: ' + ', '.join(rerun) + ' (skipped if its results come out the same)'
+    moved = [n for n in needs if record.get('inputs', {}).get(n) != input_digests.get(n)]
     if moved:
-        return True, 'input re-ran since: ' + ', '.join(moved)
-    return False, 'done: same config, inputs and library code'
+        return True, 'input results changed: ' + ', '.join(moved)
+    return False, 'done: same config, input results and library code'
 
 # %% ../nbs/16_reproduce.ipynb #3b938ab7
 def plan(
@@ -108,7 +118,7 @@ def plan(
     run_root = Path(run_root or root / '.ded' / 'runs' / recipe.name)
     reports = Path(reports or root / 'reports' / recipe.name)
     data, world = recipe_to_dict(recipe), _world_hash(recipe.world)
-    hashes, run_ids, runs_now, out = {}, {}, set(), []
+    hashes, digests, runs_now, out = {}, {}, set(), []
     for st in stages or STAGES:
         nb = Path(st.notebook) if Path(st.notebook).is_absolute() else stages_dir() / st.notebook
         config = {
@@ -121,11 +131,11 @@ def plan(
         }
         h = hashes[st.name] = config_hash(config)
         run_dir = run_root / f'{st.name}-{h}'
-        runs, why = stage_status(run_dir, st.needs, runs_now, run_ids, force)
+        runs, why = stage_status(run_dir, st.needs, runs_now, digests, force)
         if runs:
             runs_now.add(st.name)
-        elif (run_dir / 'done.json').exists():
-            run_ids[st.name] = read_json(run_dir / 'done.json').get('run_id')
+        else:
+            digests[st.name] = finished_digest(run_dir, st.name)
         out.append(
             {
                 'stage': st.name,
@@ -326,8 +336,12 @@ def follow_progress(
             os.environ[PROGRESS_LOG_ENV] = previous
 
 # %% ../nbs/16_reproduce.ipynb #bebf29ec
-def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) -> dict:
-    "Execute one planned stage with papermill (a fresh kernel) and mark it done with what produced it."
+def run_stage(
+    step: dict,  # a planned stage (`plan`)
+    digests: dict | None = None,  # the `results_digest` of each input, recorded as what this run read
+    progress: bool = True,  # papermill's cell progress bar
+) -> dict:
+    "Execute one planned stage with papermill (a fresh kernel) and mark it done with what produced it and what it wrote."
     import papermill as pm
 
     run_dir, executed = Path(step['run_dir']), Path(step['executed'])
@@ -363,7 +377,8 @@ def run_stage(step: dict, run_ids: dict | None = None, progress: bool = True) ->
         'parameters': step['parameters'],
         'why': step['why'],
         'run_id': f"{step['hash']}-{uuid.uuid4().hex[:8]}",
-        'inputs': {n: (run_ids or {}).get(n) for n in step['needs']},
+        'inputs': {n: (digests or {}).get(n) for n in step['needs']},
+        'outputs': results_digest(run_dir, step['stage']),
         'modules': read_json(run_dir / 'modules.json'),
     }
     rd.finish({'seconds': info['seconds']}, **{k: v for k, v in info.items() if k != 'seconds'})
@@ -412,6 +427,23 @@ def _build_world_first(steps: list, dry_run: bool):
     say(f'world {name!r} ready in {time.time() - start:.0f} s: {world.path}')
     return world
 
+# %% ../nbs/16_reproduce.ipynb #2ed38d74
+@contextmanager
+def _retraining(on: bool):
+    "While inside and `on`, stage kernels train every SFT run again (`DED_RETRAIN`: runs finished before now are stale)."
+    from ded_nb.sftcache import RETRAIN_ENV
+
+    previous = os.environ.get(RETRAIN_ENV)
+    if on:
+        os.environ[RETRAIN_ENV] = str(time.time())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RETRAIN_ENV, None)
+        else:
+            os.environ[RETRAIN_ENV] = previous
+
 # %% ../nbs/16_reproduce.ipynb #1a53c5ac
 def reproduce(
     profile: str = 'tiny',  # a recipe profile or a recipe JSON file
@@ -424,25 +456,29 @@ def reproduce(
     progress: bool = True,  # papermill's cell progress bar
     stages: list | None = None,  # the stages (default `STAGES`)
     out=None,  # the folder that receives `.ded/runs/` and `reports/` (default: the checkout, else the current folder)
+    retrain: bool = False,  # train every SFT run again instead of reusing finished ones (`ded_nb.sftcache`)
 ) -> list[dict]:
     "Run the stage notebooks of a recipe in order, each only when it must (see `stage_status`); returns the log."
     steps = plan(profile, overrides, run_root, reports, force, stages, out)
     _build_world_first(steps, dry_run)
-    log, run_ids = [], {}
-    for i, step in enumerate(steps, 1):
-        selected = only is None or step['stage'] in only
-        say(_status_line(i, len(steps), step, selected, dry_run))
-        if not step['runs']:
-            run_ids[step['stage']] = read_json(Path(step['run_dir']) / 'done.json').get('run_id')
-            log.append({**step, 'status': 'skip'})
-            continue
-        if dry_run or not selected:
-            log.append({**step, 'status': 'would run' if dry_run else 'not selected'})
-            continue
-        info = run_stage(step, run_ids, progress)
-        run_ids[step['stage']] = info['run_id']
-        say(f"    done in {info['seconds']} s -> {step['executed']}")
-        log.append({**step, 'status': 'ran', 'seconds': info['seconds']})
+    log, digests = [], {}
+    with _retraining(retrain and not dry_run):
+        for i, step in enumerate(steps, 1):
+            if step['runs'] and not dry_run and not force:  # its inputs have run by now: are their results new?
+                step = {**step, **dict(zip(('runs', 'why'), stage_status(Path(step['run_dir']), step['needs'], set(), digests)))}
+            selected = only is None or step['stage'] in only
+            say(_status_line(i, len(steps), step, selected, dry_run))
+            if not step['runs']:
+                digests[step['stage']] = finished_digest(Path(step['run_dir']), step['stage'])
+                log.append({**step, 'status': 'skip'})
+                continue
+            if dry_run or not selected:
+                log.append({**step, 'status': 'would run' if dry_run else 'not selected'})
+                continue
+            info = run_stage(step, digests, progress)
+            digests[step['stage']] = info['outputs']
+            say(f"    done in {info['seconds']} s -> {step['executed']}")
+            log.append({**step, 'status': 'ran', 'seconds': info['seconds']})
     recipe = load_recipe(profile, list(overrides))
     if dry_run and recipe.name == 'paper':
         est = sft_compute_estimate(samples=sum(recipe.curation.mix_target.values()), epochs=recipe.sft.epochs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, replace
 from pathlib import Path
-from .core import Problem, write_json, read_json, provenance
+from .core import Problem, write_json, read_json, provenance, stage_file
 from .generate import is_file_teacher
 from .models import token_entropies
 
@@ -476,7 +476,8 @@ def teacher_study(
         'experiments': experiments,
         'headlines': headlines,
     }
-    write_json(out / 'teacher_study.json', {**result, 'provenance': provenance(seeds={'seeds': list(recipe.seeds)})})
+    write_json(stage_file(out, 'teacher_study'), {**result, 'provenance': provenance(seeds={'seeds': list(recipe.seeds)})})
+    write_json(stage_file(out, 'teacher_study', 'chosen'), {'chosen_teacher': chosen, 'teacher_model': rows[chosen]['teacher']})
     return result
 
 # %% ../nbs/13_teacher.ipynb #a69b4b44

@@ -5,11 +5,12 @@ training; the whole path from `ded distill` under a typed `accelerate launch`.
 
 Tolerance: the two runs see the same samples in the same micro-batches of 4 (two processes x 4, or one process x 4 x 2
 accumulated), so each forward and backward pass is the same computation; they differ only in how the two micro-batches'
-gradients are added (gloo's all-reduce, or accumulation). Adding two numbers is exact to reorder, and scaling by 1/2 is
-exact, so the runs should be bit-identical: measured here, loss curves and saved weights are equal to the last bit. The
-bounds, 1e-6 of the loss and 1e-6 in any weight, leave room for a backend that sums in another order. A wrong global
-batch (16 instead of 8) moved the curve by up to 4.7e-4 of the loss and the weights by 4.6e-3 here: the check catches it
-(`test_curve_check_can_fail`)."""
+gradients are added (gloo's all-reduce, or accumulation). On the machine where this test was written the runs were
+bit-identical; on another machine of the same kind (2-core CPU) the saved weights differed by 2.0e-5 (the CPU kernels
+sum in another order), so no bit-identity is asserted. The bounds are set from that measured variation: 2e-4 in any
+weight (10x it) and 2e-5 of the loss per step. A wrong global batch (16 instead of 8) moved the curve by up to 4.7e-4
+of the loss and the weights by 4.6e-3: 23x over each bound, so the check still catches it (`test_curve_check_can_fail`
+asserts the weights move by over 20x the bound)."""
 import json
 import shutil
 import subprocess
@@ -26,8 +27,8 @@ from ded_nb.generate import HFBackend, SamplingParams, generate
 from ded_nb.models import build_tiny_world, micro_zoo, render
 from ded_nb.recipe import load_recipe
 
-REL_TOL = 1e-6  # of the loss, per step
-WEIGHT_TOL = 1e-6  # largest absolute difference of any weight
+REL_TOL = 2e-5  # of the loss, per step (cross-machine variation measured: weights 2.0e-5; a wrong batch: 4.7e-4)
+WEIGHT_TOL = 2e-4  # largest absolute difference of any weight (10x the 2.0e-5 measured across machines)
 
 
 @pytest.fixture(scope='module')
@@ -79,7 +80,7 @@ def test_curve_check_can_fail(world, corpus, runs, tmp_path):
     wrong = replace(profile(processes=2), global_batch=16)
     other = train_sft('tiny:student', corpus, tmp_path, wrong, world=world, max_steps=4, progress=False)
     assert other['global_batch'] == 16 and not same_curve(curve(runs[1]), curve(other))
-    assert max_weight_difference(runs[1], other) > 100 * WEIGHT_TOL
+    assert max_weight_difference(runs[1], other) > 20 * WEIGHT_TOL
 
 
 def test_the_final_train_loss_is_over_both_processes(world, corpus, tmp_path):

@@ -26,7 +26,7 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     by_stage = {s['stage']: json.loads((Path(s['run_dir']) / 'done.json').read_text()) for s in log}
     assert 'ded_nb.teacher' in by_stage['teacher_study']['modules']
     assert 'ded_nb.teacher' not in by_stage['figures']['modules'] and 'ded_nb.report' in by_stage['figures']['modules']
-    assert by_stage['curation']['inputs'] == {'teacher_study': by_stage['teacher_study']['run_id']}
+    assert by_stage['curation']['inputs'] == {'teacher_study': by_stage['teacher_study']['outputs']}  # what it read
     executed = json.loads(Path(by_stage['figures']['executed_notebook']).read_text())
     assert not any('module_hashes' in ''.join(c['source']) for c in executed['cells'])  # the runner's cell is removed
     reports = root / 'reports'
@@ -87,12 +87,52 @@ def test_second_run_skips_every_stage(smoke_run):
 
 
 def test_two_runs_of_one_config_give_identical_numbers(smoke_run, tmp_path):
-    "One config, one machine: a second smoke run in fresh folders writes the same results.json, number for number."
+    """One config, one machine: a second smoke run in fresh folders writes the same results.json, number for number.
+    Its training runs come from the training-run cache (`tests/test_sftcache.py` retrains one and gets the same run)."""
     root, _ = smoke_run
     reproduce('smoke', run_root=tmp_path / 'runs', reports=tmp_path / 'reports', progress=False)
     first = json.loads((root / 'reports' / 'results.json').read_text())
     second = json.loads((tmp_path / 'reports' / 'results.json').read_text())
     assert first['experiments'] and second == first
+
+
+def _trainings(log: list) -> dict:
+    "{stage: [how each SFT run of it went]} from the stages' progress lines (`trained`, `reused`, `none`)."
+    out = {}
+    for s in log:
+        lines = (Path(s['run_dir']) / 'progress.log').read_text().splitlines()
+        out[s['stage']] = ['reused' if 'training run reused' in l else 'none' if 'no training' in l else 'trained'
+                           for l in lines if l.startswith('SFT runs')]
+    return out
+
+
+def test_a_forced_rerun_trains_nothing(smoke_run):
+    "`--force` runs every stage again; every SFT run is a finished training run of the first run, reused, not trained."
+    root, _ = smoke_run
+    log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False, force=True)
+    assert all(s['status'] == 'ran' for s in log)
+    runs = _trainings(log)
+    assert runs['teacher_study'] and runs['distillation']
+    assert set(runs['teacher_study'] + runs['distillation']) <= {'reused', 'none'}, runs
+    again = json.loads((root / 'reports' / 'results.json').read_text())
+    assert again['experiments'] and again['positive_control'] is not None
+
+
+def test_an_upstream_rerun_with_equal_results_leaves_downstream_skipped(smoke_run):
+    "Curation's code changed (its record says so) but its corpora come out the same: nothing after it runs."
+    root, _ = smoke_run
+    done = next((root / 'runs').glob('curation-*/done.json'))
+    record = json.loads(done.read_text())
+    record['modules']['ded_nb.curate'] = '0' * 64  # as if ded_nb.curate had been edited since
+    done.write_text(json.dumps(record))
+    planned = {s['stage']: s['why'] for s in plan('smoke', run_root=root / 'runs', reports=root / 'reports')}
+    assert planned['curation'] == 'library changed: ded_nb.curate'
+    assert planned['distillation'].startswith('input runs now: curation')
+    log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False)
+    status = {s['stage']: (s['status'], s['why']) for s in log}
+    assert status['curation'][0] == 'ran' and status['teacher_study'][0] == 'skip'
+    assert all(status[s] == ('skip', 'done: same config, input results and library code')
+               for s in ('distillation', 'benchmarking', 'figures')), status
 
 
 def test_an_override_changes_the_config_hashes(smoke_run):
@@ -123,10 +163,17 @@ def test_a_missed_precondition_stops_an_enforcing_study(tmp_path):
     assert not list((tmp_path / 'runs').glob('world-*/done.json'))
 
 
+def _files(root: Path, name: str) -> list:
+    "Every file `name` below `root`, through the links to stored training runs (`sft/` is a link into the cache)."
+    import os
+
+    return [Path(d) / name for d, _, files in os.walk(root, followlinks=True) if name in files]
+
+
 def _sft_curves(run_root: Path) -> dict:
     "{(stage, SFT folder inside the stage's run): (processes, global batch, {step: loss})} of every SFT of a run."
     curves = {}
-    for metrics in run_root.rglob('metrics.json'):
+    for metrics in _files(run_root, 'metrics.json'):
         stage_dir = next(p for p in metrics.parents if p.parent == run_root)
         m = json.loads(metrics.read_text())
         if 'log' in m:
@@ -152,7 +199,7 @@ def test_the_stages_with_sft_in_two_processes(smoke_run, tmp_path):
         assert (one[key][:2], two[key][:2]) == ((1, 32), (2, 32)), key
         a, b = one[key][2], two[key][2]
         assert a.keys() == b.keys() and all(abs(a[s] - b[s]) <= 1e-2 * abs(a[s]) for s in a), key
-    assert len(list((tmp_path / 'runs').rglob('launch.log'))) == len(two)
+    assert len(_files(tmp_path / 'runs', 'launch.log')) == len(two)
     first = json.loads((root / 'reports' / 'results.json').read_text())
     second = json.loads((tmp_path / 'reports' / 'results.json').read_text())
     assert second == first

@@ -1,5 +1,6 @@
-"""Results cannot go stale: editing a `ded_nb` module re-runs exactly the stages whose kernels loaded it (and the stages
-that read their outputs), nothing else. Run on a copy of the package (PYTHONPATH), so the real one is never edited."""
+"""Results cannot go stale: editing the code of a `ded_nb` module re-runs exactly the stages whose kernels loaded it (and
+the stages that read their outputs when those come out different), nothing else; an edit to comments or docstrings
+re-runs nothing. Run on a copy of the package (PYTHONPATH), so the real one is never edited."""
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import nbformat
@@ -44,17 +45,22 @@ def test_editing_a_module_reruns_exactly_the_stages_that_loaded_it(tmp_path):
     assert {s: v[0] for s, v in ded('run').items()} == {'a': 'ran', 'b': 'ran', 'c': 'ran'}
     assert {s: v[0] for s, v in ded('plan').items()} == {'a': 'skip', 'b': 'skip', 'c': 'skip'}
 
-    with open(pkg / 'ded_nb' / 'tasks.py', 'a') as f: f.write('\n# an edit\n')
+    tasks = pkg / 'ded_nb' / 'tasks.py'
+    tasks.write_text(tasks.read_text().replace('"""', '"""Reworded. ', 1) + '\n# a comment\n')  # docs, no code
+    assert {s: v[0] for s, v in ded('plan').items()} == {'a': 'skip', 'b': 'skip', 'c': 'skip'}
+    with open(tasks, 'a') as f: f.write('\nEDITED = 1\n')
     plan = ded('plan')
     assert plan['a'] == ['would run', 'library changed: ded_nb.tasks']
     assert plan['b'][0] == 'skip' and plan['c'][0] == 'skip'
     assert {s: v[0] for s, v in ded('run').items()} == {'a': 'ran', 'b': 'skip', 'c': 'skip'}
 
-    with open(pkg / 'ded_nb' / 'evaluate.py', 'a') as f: f.write('\n# an edit\n')
+    with open(pkg / 'ded_nb' / 'evaluate.py', 'a') as f: f.write('\nEDITED = 1\n')
     plan = ded('plan')
     assert plan['a'][0] == 'skip'
     assert plan['b'] == ['would run', 'library changed: ded_nb.evaluate']
-    assert plan['c'] == ['would run', 'input runs now: b']  # it read b's outputs
+    assert plan['c'] == ['would run', 'input runs now: b (skipped if its results come out the same)']  # it reads b's
+    ran = ded('run')
+    assert ran['b'][0] == 'ran' and ran['c'] == ['skip', 'done: same config, input results and library code']
 
-    with open(pkg / 'ded_nb' / 'core.py', 'a') as f: f.write('\n# an edit\n')  # every kernel loads core
+    with open(pkg / 'ded_nb' / 'core.py', 'a') as f: f.write('\nEDITED = 1\n')  # every kernel loads core
     assert {s: v[0] for s, v in ded('plan').items()} == {'a': 'would run', 'b': 'would run', 'c': 'would run'}

@@ -1,0 +1,174 @@
+"""The training-run cache (`ded_nb.sftcache`) with real SFT runs of the micro world's student (a few optimizer steps):
+a finished run is reused and linked, not trained again; a changed corpus, setting, step count or training-path function
+misses; a killed run is never taken as finished (and the next attempt resumes from its checkpoint); two processes
+asking for one run at the same time train it once; a retrain trains again, once."""
+import json, os, shutil, signal, subprocess, sys, time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ded_nb.core import config_hash, write_json
+from ded_nb.distill import cached_train_sft
+from ded_nb.models import build_tiny_world, micro_zoo, render
+from ded_nb.recipe import load_recipe
+from ded_nb.sftcache import SFTCache, training_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope='module')
+def world_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp('world')
+    build_tiny_world(micro_zoo(), path, progress=False)
+    return path
+
+
+@pytest.fixture(scope='module')
+def world(world_dir):
+    return build_tiny_world(micro_zoo(), world_dir, progress=False)
+
+
+@pytest.fixture(scope='module')
+def corpus(world):
+    return [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train'][:16]]
+
+
+def profile(**kw):
+    "The tiny recipe's SFT at a global batch of 8, a checkpoint every step."
+    return replace(load_recipe('tiny').sft, **{'global_batch': 8, 'per_device_batch': 8, 'save_steps': 1, **kw})
+
+
+def train(cache, world, corpus, out, steps=2, **kw):
+    return cached_train_sft(cache, 'tiny:student', corpus, out, profile(**kw), world, max_steps=steps, progress=False)
+
+
+def test_a_finished_run_is_reused_and_linked(world, corpus, tmp_path):
+    cache = SFTCache(tmp_path / 'cache')
+    first = train(cache, world, corpus, tmp_path / 'a' / 'sft')
+    second = train(cache, world, corpus, tmp_path / 'b' / 'sft')
+    assert (first['reused'], second['reused']) == (False, True) and first['cache_key'] == second['cache_key']
+    link = tmp_path / 'b' / 'sft'
+    assert link.is_symlink() and link.resolve() == (cache.root / first['cache_key']).resolve()
+    assert (link / 'final' / 'model.safetensors').exists() and second['final_model'] == str(link / 'final')
+    assert second['train_loss'] == first['train_loss'] and second['steps'] == 2
+    assert not list(cache.root.glob('*/checkpoint-*')) and not list(cache.root.glob('*.partial'))
+    other = train(cache, world, corpus, tmp_path / 'c' / 'sft', learning_rate=2e-3)  # another setting: trained
+    assert other['reused'] is False and other['cache_key'] != first['cache_key']
+
+
+def test_a_changed_corpus_setting_or_step_count_misses(world, corpus):
+    def key(pairs=corpus, prof=None, steps=2):
+        return config_hash(training_key('tiny:student', pairs, prof or profile(), steps, world))
+
+    same = key()
+    assert key() == same  # computed again: the same key
+    changed = [key(pairs=corpus[:-1]), key(pairs=[(q, a + ' ') for q, a in corpus]),
+               key(prof=profile(learning_rate=2e-3)), key(prof=profile(seed=1)), key(prof=profile(mode='lora')),
+               key(steps=3), key(prof=profile(processes=2, per_device_batch=4))]
+    assert same not in changed and len(set(changed)) == len(changed)
+
+
+KEY_SCRIPT = '''
+import json, sys
+import ded_nb
+assert ded_nb.__file__.startswith(sys.argv[1]), ded_nb.__file__  # the edited copy
+from ded_nb.core import config_hash
+from ded_nb.distill import SFTProfile
+from ded_nb.sftcache import training_code
+print(json.dumps(config_hash(training_code())))
+'''
+
+
+def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_path):
+    "On a copy of the package: code on the training path (chat rendering included) changes the key; docs and other code don't."
+    pkg = tmp_path / 'pkg'
+    shutil.copytree(ROOT / 'ded_nb', pkg / 'ded_nb', ignore=shutil.ignore_patterns('__pycache__'))
+
+    def code_key():
+        done = subprocess.run([sys.executable, '-c', KEY_SCRIPT, str(pkg)], env={**os.environ, 'PYTHONPATH': str(pkg)},
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)  # not the checkout's ded_nb
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def edit(module, old, new):
+        path = pkg / 'ded_nb' / f'{module}.py'
+        text = path.read_text()
+        assert text.count(old) == 1, old
+        path.write_text(text.replace(old, new))
+
+    original = code_key()
+    edit('distill', '"Supervised fine-tuning of `model`', '"Supervised fine-tuning (reworded) of `model`')  # a docstring
+    edit('distill', '    prof = profile\n', '    prof = profile  # a comment\n')
+    edit('distill', "'H1': dict(", "'H1':   dict(")  # the study's code, off the training path
+    edit('distill', 'claim=\'the curated corpus beats a random subset', 'claim=\'the curated corpus beats any random subset')
+    assert code_key() == original
+    edit('models', '    prompt = tokenizer.apply_chat_template(chat(question), tokenize=False, add_generation_prompt=True)',
+         '    prompt = tokenizer.apply_chat_template(chat(question), tokenize=False, add_generation_prompt=True) + ""')
+    rendering = code_key()
+    assert rendering != original  # chat rendering is on the training path
+    edit('distill', '    prof = profile  # a comment\n', '    prof = replace(profile)\n')
+    assert code_key() not in (original, rendering)
+
+
+TRAIN_SCRIPT = '''
+import json, sys
+from dataclasses import replace
+from ded_nb.core import read_json
+from ded_nb.distill import cached_train_sft
+from ded_nb.models import build_tiny_world, micro_zoo
+from ded_nb.recipe import load_recipe
+from ded_nb.sftcache import SFTCache
+job = read_json(sys.argv[1])
+world = build_tiny_world(micro_zoo(), job['world'], progress=False)
+prof = replace(load_recipe('tiny').sft, global_batch=8, per_device_batch=8, save_steps=1)
+m = cached_train_sft(SFTCache(job['cache']), 'tiny:student', [tuple(p) for p in job['corpus']], job['out'], prof, world,
+                     max_steps=job['steps'], progress=False)
+print(json.dumps({'reused': m['reused'], 'key': m['cache_key']}))
+'''
+
+
+def launch(tmp_path, world_dir, corpus, name, steps):
+    job = write_json(tmp_path / f'{name}.json', {'world': str(world_dir), 'cache': str(tmp_path / 'cache'),
+                                                 'corpus': corpus, 'out': str(tmp_path / name / 'sft'), 'steps': steps})
+    return subprocess.Popen([sys.executable, '-c', TRAIN_SCRIPT, str(job)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_a_killed_run_is_never_taken_as_finished(world, world_dir, corpus, tmp_path):
+    "SIGKILL after the first checkpoint: no entry; the next ask trains (resuming from that checkpoint) and stores it."
+    killed = launch(tmp_path, world_dir, corpus, 'killed', steps=60)
+    cache = SFTCache(tmp_path / 'cache')
+    deadline = time.time() + 300
+    while not list(cache.root.glob('*.partial/checkpoint-*')):
+        assert killed.poll() is None and time.time() < deadline, killed.stderr.read()[-3000:] if killed.poll() else 'slow'
+        time.sleep(0.2)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    (partial,) = cache.root.glob('*.partial')
+    key = partial.name.removesuffix('.partial')
+    assert not cache.finished(key) and not (cache.root / key).exists()
+    again = train(cache, world, corpus, tmp_path / 'again' / 'sft', steps=60)
+    assert again['cache_key'] == key and again['reused'] is False and again['steps'] == 60
+    assert again['resumed_from'] and 'checkpoint-' in again['resumed_from']  # the killed run's work was kept
+    assert cache.finished(key) and not partial.exists()
+
+
+def test_two_processes_asking_for_one_run_train_it_once(world_dir, corpus, tmp_path):
+    runs = [launch(tmp_path, world_dir, corpus, name, steps=3) for name in ('p1', 'p2')]
+    outs = []
+    for p in runs:
+        stdout, stderr = p.communicate(timeout=600)
+        assert p.returncode == 0, stderr[-3000:]
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert sorted(o['reused'] for o in outs) == [False, True] and outs[0]['key'] == outs[1]['key']
+
+
+def test_a_retrain_trains_again_once(world, corpus, tmp_path):
+    cache = SFTCache(tmp_path / 'cache')
+    first = train(cache, world, corpus, tmp_path / 'a' / 'sft')
+    retrain = SFTCache(cache.root, retrain_before=time.time())  # `ded reproduce --retrain` sets this for its run
+    again = train(retrain, world, corpus, tmp_path / 'b' / 'sft')
+    once = train(retrain, world, corpus, tmp_path / 'c' / 'sft')  # later in the same retrain: the fresh run
+    assert (first['reused'], again['reused'], once['reused']) == (False, False, True)
+    assert again['train_loss'] == first['train_loss']  # one machine, one key: the same run
