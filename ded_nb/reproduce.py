@@ -465,7 +465,8 @@ def reproduce(
     with _retraining(retrain and not dry_run):
         for i, step in enumerate(steps, 1):
             if step['runs'] and not dry_run and not force:  # its inputs have run by now: are their results new?
-                step = {**step, **dict(zip(('runs', 'why'), stage_status(Path(step['run_dir']), step['needs'], set(), digests)))}
+                runs, why = stage_status(Path(step['run_dir']), step['needs'], set(), digests)
+                step = {**step, 'runs': runs, 'why': why}
             selected = only is None or step['stage'] in only
             say(_status_line(i, len(steps), step, selected, dry_run))
             if not step['runs']:

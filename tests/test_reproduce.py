@@ -26,6 +26,8 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     by_stage = {s['stage']: json.loads((Path(s['run_dir']) / 'done.json').read_text()) for s in log}
     assert 'ded_nb.teacher' in by_stage['teacher_study']['modules']
     assert 'ded_nb.teacher' not in by_stage['figures']['modules'] and 'ded_nb.report' in by_stage['figures']['modules']
+    # presentation is the figures stage's alone: rewording a table re-runs no compute stage
+    assert [st for st in STAGES[:-1] if 'ded_nb.report' in by_stage[st]['modules']] == []
     assert by_stage['curation']['inputs'] == {'teacher_study': by_stage['teacher_study']['outputs']}  # what it read
     executed = json.loads(Path(by_stage['figures']['executed_notebook']).read_text())
     assert not any('module_hashes' in ''.join(c['source']) for c in executed['cells'])  # the runner's cell is removed
