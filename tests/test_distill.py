@@ -50,8 +50,11 @@ def test_multi_gpu_configs_load_and_validate():
     assert load_recipe('paper').sft.processes == cfg.num_processes  # the recipe launches what the config describes
 
 
-def test_parallel_runs_give_the_serial_results(tmp_path):
-    "Arms run in two worker processes train the same steps and score the same items as run one after another."
+def test_parallel_runs_give_the_serial_results(tmp_path, monkeypatch):
+    """Arms run in two worker processes train the same steps and score the same items as run one after another. Both
+    train for real: each run sets `DED_RETRAIN` (as `ded reproduce --retrain` does), or the second would be the first's
+    finished training runs, reused from the training-run cache."""
+    import time
     from ded_nb.core import write_jsonl
     from ded_nb.distill import Arm, run_arms
     from ded_nb.models import get_world, training_pairs
@@ -63,8 +66,11 @@ def test_parallel_runs_give_the_serial_results(tmp_path):
     write_jsonl(corpus, [{'question': q, 'response': r} for q, r in training_pairs(w, 'teacher-plain')[:24]])
     arms = [Arm('a', str(corpus), ['in_domain'], [0, 1]), Arm('b/x', str(corpus), ['in_domain'], [0], max_steps=3)]
     suites = eval_suites(smoke, ['in_domain'])
+    monkeypatch.setenv('DED_RETRAIN', str(time.time()))
     serial = run_arms(apply_overrides(smoke, ['controls.parallel_runs=1']), arms, tmp_path / 's', suites)
+    monkeypatch.setenv('DED_RETRAIN', str(time.time()))
     parallel = run_arms(apply_overrides(smoke, ['controls.parallel_runs=2']), arms, tmp_path / 'p', suites)
+    assert all(r['training'] == 'trained' for rs in (*serial.values(), *parallel.values()) for r in rs)
     assert [r['seed'] for r in parallel['a']] == [0, 1] and parallel['b/x'][0]['sft']['steps'] == 3
     for name in ('a', 'b/x'):
         for one, two in zip(serial[name], parallel[name]):
