@@ -405,7 +405,7 @@ def cached_train_sft(
     config = launch_config(profile.processes) if profile.processes > 1 else None
     parts = training_key(model, pairs, profile, max_steps, world, config)
     train = partial(train_sft, model, pairs, profile=profile, world=world, max_steps=max_steps, progress=progress)
-    return cached_run(cache, parts, lambda folder: train(folder), out_dir)
+    return cached_run(cache, parts, train, out_dir)
 
 # %% ../nbs/12_distill.ipynb #d1b51727
 def distill_and_evaluate(

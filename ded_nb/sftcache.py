@@ -143,6 +143,8 @@ def _train_into(cache: SFTCache, key: str, parts: dict, train) -> None:
     train(partial)
     for checkpoint in partial.glob('checkpoint-*'):  # only an unfinished run resumes from them
         shutil.rmtree(checkpoint)
+    metrics = read_json(partial / 'metrics.json')  # it names the model where it will be stored, not where it was trained
+    write_json(partial / 'metrics.json', {**metrics, 'final_model': str(entry / 'final')})
     write_json(partial / 'key.json', parts)
     write_json(partial / 'done.json', {'key': key, 'finished': time.time()})
     if entry.exists():

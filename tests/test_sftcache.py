@@ -53,6 +53,8 @@ def test_a_finished_run_is_reused_and_linked(world, corpus, tmp_path):
     assert (link / 'final' / 'model.safetensors').exists() and second['final_model'] == str(link / 'final')
     assert second['train_loss'] == first['train_loss'] and second['steps'] == 2
     assert not list(cache.root.glob('*/checkpoint-*')) and not list(cache.root.glob('*.partial'))
+    stored = json.loads((cache.root / first['cache_key'] / 'metrics.json').read_text())
+    assert stored['final_model'] == str(cache.root / first['cache_key'] / 'final')  # where it is, not where it trained
     other = train(cache, world, corpus, tmp_path / 'c' / 'sft', learning_rate=2e-3)  # another setting: trained
     assert other['reused'] is False and other['cache_key'] != first['cache_key']
 
