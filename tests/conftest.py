@@ -1,4 +1,6 @@
-"""Shared fixtures: the real data directory (tests that need it skip with a clear message when there is none)."""
+"""Shared fixtures: the real data directory (tests that need it skip with a clear message when there is none); the
+`alone` mark; the longest test modules collected first, so that two workers (`make test`: pytest-xdist, a module per
+worker at a time) start with them and finish together."""
 import os, sys, time
 from pathlib import Path
 import pytest
@@ -41,3 +43,19 @@ def no_sandbox_leftovers():
     yield
     time.sleep(0.2)
     assert sandbox_processes() == [], 'a sandboxed process outlived its test'
+
+
+# test modules by measured time (`make test`'s --durations on 2 cores, warm caches): the longest first
+LONGEST_FIRST = ('test_reproduce', 'test_real_smoke', 'test_real_models', 'test_notebook_outputs', 'test_codegrade_data',
+                 'test_wheel', 'test_distributed', 'test_generate')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'alone: counts sandbox processes or times them; `make test` runs these with no '
+                                       'other test beside them')
+
+
+def pytest_collection_modifyitems(config, items):
+    "The longest modules first (a stable sort: within a module, and among the rest, the order stays the file's)."
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).stem, len(rank)))

@@ -8,7 +8,7 @@ from ded_nb.codegrade import TestSuite as Suite, parse_assert_suite, run_suite
 from ded_nb.sandbox import Limits, bwrap_path
 
 pytestmark = [pytest.mark.skipif(bwrap_path() is None, reason='bubblewrap is not installed (apt-get install bubblewrap)'),
-              pytest.mark.usefixtures('no_sandbox_leftovers')]
+              pytest.mark.usefixtures('no_sandbox_leftovers'), pytest.mark.alone]
 FAST = Limits(cpu_seconds=2, wall_seconds=6)
 
 SUITES = {

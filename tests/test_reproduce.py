@@ -88,16 +88,6 @@ def test_second_run_skips_every_stage(smoke_run):
     assert time.time() - start < 30
 
 
-def test_two_runs_of_one_config_give_identical_numbers(smoke_run, tmp_path):
-    """One config, one machine: a second smoke run in fresh folders writes the same results.json, number for number.
-    Its training runs come from the training-run cache (`tests/test_sftcache.py` retrains one and gets the same run)."""
-    root, _ = smoke_run
-    reproduce('smoke', run_root=tmp_path / 'runs', reports=tmp_path / 'reports', progress=False)
-    first = json.loads((root / 'reports' / 'results.json').read_text())
-    second = json.loads((tmp_path / 'reports' / 'results.json').read_text())
-    assert first['experiments'] and second == first
-
-
 def _trainings(log: list) -> dict:
     "{stage: [how each SFT run of it went]} from the stages' progress lines (`trained`, `reused`, `none`)."
     out = {}
@@ -108,16 +98,19 @@ def _trainings(log: list) -> dict:
     return out
 
 
-def test_a_forced_rerun_trains_nothing(smoke_run):
-    "`--force` runs every stage again; every SFT run is a finished training run of the first run, reused, not trained."
+def test_a_forced_rerun_trains_nothing_and_gives_identical_numbers(smoke_run):
+    """`--force` runs every stage again; every SFT run is a finished training run of the first run, reused, not trained,
+    and the second run writes the same results.json, number for number (one config, one machine). The training runs
+    themselves are reproducible: `tests/test_sftcache.py` retrains one and gets the same run."""
     root, _ = smoke_run
+    first = json.loads((root / 'reports' / 'results.json').read_text())
     log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False, force=True)
     assert all(s['status'] == 'ran' for s in log)
     runs = _trainings(log)
     assert runs['teacher_study'] and runs['distillation']
     assert set(runs['teacher_study'] + runs['distillation']) <= {'reused', 'none'}, runs
     again = json.loads((root / 'reports' / 'results.json').read_text())
-    assert again['experiments'] and again['positive_control'] is not None
+    assert again['experiments'] and again['positive_control'] is not None and again == first
 
 
 def test_an_upstream_rerun_with_equal_results_leaves_downstream_skipped(smoke_run):

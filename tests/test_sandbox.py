@@ -7,7 +7,7 @@ from ded_nb.codegrade import TestSuite as Suite, run_suite, parse_assert_suite, 
 from ded_nb.core import Problem, Response
 
 pytestmark = [pytest.mark.skipif(bwrap_path() is None, reason='bubblewrap is not installed (apt-get install bubblewrap)'),
-              pytest.mark.usefixtures('no_sandbox_leftovers')]
+              pytest.mark.usefixtures('no_sandbox_leftovers'), pytest.mark.alone]
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Limits(cpu_seconds=2, wall_seconds=6)
 
