@@ -27,6 +27,7 @@ def test_pathological_batch_completes_in_order():
     assert verdicts[5].format_ok and not verdicts[0].format_ok
     assert verdicts[7].reason == 'truncated' and verdicts[7].truncated
 
+@pytest.mark.alone  # a 1 s deadline: under a second worker's load the restarted grader missed it too (3 workers, 2 cores)
 def test_hard_deadline_kills_a_stuck_item_and_keeps_it():
     "With a deadline shorter than math-verify's own timeouts, the pool kills the worker: reason `timeout`, no row lost."
     responses = [Response('p1', '\\boxed{204}'), Response('p1', '\\boxed{9^{9^{9^{9^{9}}}}}', sample_idx=1),
