@@ -951,9 +951,11 @@ def token_entropies(
     batch_size: int = 16,  # pairs per forward pass
     chunk: int = 512,  # positions whose logits exist at once
 ) -> dict:
-    "Per-token entropy (bits) of `model`'s next-token distribution over each answer of `pairs`, and what was cut."
-    values, cut = [], []
+    "Per-token entropy (bits) of `model`'s next-token distribution and log-prob (nats) of each answer token of `pairs`."
+    values, logprobs, cut = [], [], []
     for stats in answer_token_stats(model, tokenizer, pairs, max_len, batch_size, chunk):
         values.append([round(x, 5) for x in stats['entropy']])
+        logprobs.append(stats['logprob'])
         cut.append(stats['cut'])
-    return {'values': values, 'max_len': max_len, 'sequences_cut': sum(c > 0 for c in cut), 'tokens_cut': sum(cut)}
+    return {'values': values, 'logprobs': logprobs, 'max_len': max_len, 'sequences_cut': sum(c > 0 for c in cut),
+            'tokens_cut': sum(cut)}

@@ -166,7 +166,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
     from ded_nb.evaluate import evaluate_model, as_backend
     from ded_nb.curate import sample_trajectories, save_trajectories, as_pairs
     from ded_nb.models import load_model
-    from ded_nb.teacher import _teacher_name, corpus_entropy
+    from ded_nb.teacher import _teacher_name, corpus_token_stats
 
     name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend)
     options = {**recipe.run_options(), 'progress': progress}  # `backend` is unused once a backend is passed
@@ -183,7 +183,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         'pairs': len(distances),
         # a file teacher has no weights: its own entropy is not measured (None), never stood in for
         'entropy_bits': None if is_file_teacher(teacher)
-        else corpus_entropy(*load_model(teacher, world), first, recipe.sft.max_length)['mean_bits'],
+        else corpus_token_stats(*load_model(teacher, world), first, recipe.sft.max_length)['entropy']['mean_bits'],
     }
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2ec

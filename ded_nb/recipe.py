@@ -618,6 +618,7 @@ REAL_SMOKE = apply_overrides(  # the same recipe at the smallest size: `make tes
         'teacher_study.questions="math500[115:118]"',
         'teacher_study.pca_prompts=2',
         'curation.pools={"math": "math500[30:34]"}',
+        'curation.sampling.max_new_tokens=48',  # the local teacher's samples in stage 0 (a file teacher's are stored)
         'curation.student_sampling.max_new_tokens=8',
         'curation.max_tokens=64',
         'sft.max_length=160',

@@ -474,6 +474,8 @@ def reproduce(
                 log.append({**step, 'status': 'skip'})
                 continue
             if dry_run or not selected:
+                if not dry_run and (Path(step['run_dir']) / 'done.json').exists():  # what a selected stage after it reads
+                    digests[step['stage']] = finished_digest(Path(step['run_dir']), step['stage'])
                 log.append({**step, 'status': 'would run' if dry_run else 'not selected'})
                 continue
             info = run_stage(step, digests, progress)

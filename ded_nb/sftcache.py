@@ -11,7 +11,8 @@ from .core import config_hash, file_lock, package_versions, read_json, source_di
 
 # %% auto #0
 __all__ = ['TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 'training_code', 'corpus_digest',
-           'student_fingerprint', 'launch_files', 'training_device', 'training_key', 'SFTCache', 'cached_run']
+           'student_fingerprint', 'launch_files', 'training_device', 'training_key', 'SFTCache',
+           'drop_torn_checkpoints', 'cached_run']
 
 # %% ../nbs/19_sftcache.ipynb #c01cec05
 TRAINING_PATH = (  # the functions whose code decides the model an SFT run writes, chat rendering included
@@ -134,12 +135,27 @@ class SFTCache:
 # the entry's files that are not the model: the run's record
 RECORD_FILES = ('metrics.json', 'length_report.json', 'key.json', 'done.json')
 
+# %% ../nbs/19_sftcache.ipynb #a7a70a9f
+def drop_torn_checkpoints(
+    folder,  # an unfinished run's folder
+) -> list[str]:
+    "Remove the checkpoints in `folder` that have no readable `trainer_state.json` (cut short by a kill); their names."
+    torn = []
+    for checkpoint in sorted(Path(folder).glob('checkpoint-*')):
+        try:
+            json.loads((checkpoint / 'trainer_state.json').read_text())
+        except (OSError, ValueError):
+            shutil.rmtree(checkpoint)
+            torn.append(checkpoint.name)
+    return torn
+
 # %% ../nbs/19_sftcache.ipynb #f2c38d48
 def _train_into(cache: SFTCache, key: str, parts: dict, train) -> None:
     "Train run `key` in its `.partial` folder with `train(folder)`, then store it whole (checkpoints dropped)."
     entry, partial = cache.root / key, cache.root / f'{key}.partial'
     if partial.exists() and partial.stat().st_mtime < cache.retrain_before:
         shutil.rmtree(partial)  # a retrain starts afresh, not from an older killed run's checkpoints
+    drop_torn_checkpoints(partial)  # a kill while saving: resume from the last whole checkpoint
     train(partial)
     for checkpoint in partial.glob('checkpoint-*'):  # only an unfinished run resumes from them
         shutil.rmtree(checkpoint)

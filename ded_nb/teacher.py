@@ -12,8 +12,8 @@ from .generate import is_file_teacher
 from .models import token_entropies
 
 # %% auto #0
-__all__ = ['TEACHER_HEADLINE', 'length_stats', 'corpus_entropy', 'entropy_from_topk', 'surprisal', 'hidden_states', 'pca_shift',
-           'spearman', 'corpus_surprisal', 'teacher_diagnostics', 'smoke_corpora', 'smoke_runs', 'spearman_p',
+__all__ = ['TEACHER_HEADLINE', 'length_stats', 'corpus_token_stats', 'entropy_from_topk', 'surprisal', 'hidden_states',
+           'pca_shift', 'spearman', 'teacher_diagnostics', 'smoke_corpora', 'smoke_runs', 'spearman_p',
            'proxy_correlations', 'teacher_experiments', 'teacher_study', 'run_teacher_study']
 
 # %% ../nbs/13_teacher.ipynb #2971fb19
@@ -28,26 +28,48 @@ def length_stats(lengths: list[int]) -> dict:
 
     return {'n': len(xs), 'mean': sum(xs) / len(xs), 'p10': pct(0.1), 'p50': pct(0.5), 'p90': pct(0.9), 'max': xs[-1]}
 
-# %% ../nbs/13_teacher.ipynb #aaf8437f
-def corpus_entropy(
-    model,  # the model whose distribution is measured
-    tokenizer,  # its tokenizer
-    pairs: list[tuple[str, str]],  # (question, response) pairs
-    max_len: int,  # tokens per conversation (the SFT context); longer ones are counted
-    batch_size: int = 16,  # pairs per forward pass
-) -> dict:
-    "Mean per-token entropy (bits) of `model`'s full next-token distribution over the responses of `pairs`."
-    per = token_entropies(model, tokenizer, pairs, max_len, batch_size)
+# %% ../nbs/13_teacher.ipynb #d904e553
+def _entropy_summary(per: dict) -> dict:
+    "Mean entropy (bits) over every answer token of a corpus's `token_entropies`, the values, and what was cut."
     flat = [x for seq in per['values'] for x in seq]
     return {
         'kind': 'full_distribution',
         'mean_bits': sum(flat) / max(1, len(flat)),
         'tokens': len(flat),
         'values': flat,
-        'max_len': max_len,
+        'max_len': per['max_len'],
         'sequences_cut': per['sequences_cut'],
         'tokens_cut': per['tokens_cut'],
     }
+
+# %% ../nbs/13_teacher.ipynb #0217ad2c
+def _surprisal_summary(per: dict) -> dict:
+    "Mean surprisal (bits/token) over the answer tokens of a corpus's `token_entropies`, its perplexity, and cuts."
+    total, count = 0.0, 0
+    for logprob in per['logprobs']:
+        total -= sum(logprob) / math.log(2)
+        count += len(logprob)
+    bits = total / max(1, count)
+    return {
+        'mean_bits': bits,
+        'perplexity': 2**bits,
+        'tokens': count,
+        'max_len': per['max_len'],
+        'sequences_cut': per['sequences_cut'],
+        'tokens_cut': per['tokens_cut'],
+    }
+
+# %% ../nbs/13_teacher.ipynb #bbf8257d
+def corpus_token_stats(
+    model,  # the model (the student)
+    tokenizer,  # its tokenizer
+    pairs: list[tuple[str, str]],  # (question, response) pairs
+    max_len: int,  # tokens per conversation (the SFT context); longer ones are counted
+    batch_size: int = 16,  # pairs per forward pass
+) -> dict:
+    "Mean token entropy (bits, full distribution) and surprisal (bits/token, perplexity) of `pairs` under `model`."
+    per = token_entropies(model, tokenizer, pairs, max_len, batch_size)
+    return {'entropy': _entropy_summary(per), 'surprisal': _surprisal_summary(per)}
 
 # %% ../nbs/13_teacher.ipynb #c9aa9aa6
 def entropy_from_topk(topk_logprobs: list[list[float]]) -> dict:
@@ -145,32 +167,6 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
     sx, sy = math.sqrt(sum((a - mx) ** 2 for a in rx)), math.sqrt(sum((b - my) ** 2 for b in ry))
     return None if sx == 0 or sy == 0 else cov / (sx * sy)
 
-# %% ../nbs/13_teacher.ipynb #0c2a87bb
-def corpus_surprisal(
-    model,  # the model (the student)
-    tokenizer,  # its tokenizer
-    pairs: list[tuple[str, str]],  # (question, response) pairs
-    max_len: int,  # tokens per conversation (the SFT context); longer ones are counted
-    batch_size: int = 16,  # pairs per forward pass
-) -> dict:
-    "Mean surprisal (bits/token) of the responses of `pairs` under `model`, the perplexity it implies, and cuts."
-    from ded_nb.models import answer_token_stats
-
-    total, count, cut = 0.0, 0, []
-    for stats in answer_token_stats(model, tokenizer, pairs, max_len, batch_size):
-        cut.append(stats['cut'])
-        total -= sum(stats['logprob']) / math.log(2)
-        count += len(stats['logprob'])
-    bits = total / max(1, count)
-    return {
-        'mean_bits': bits,
-        'perplexity': 2**bits,
-        'tokens': count,
-        'max_len': max_len,
-        'sequences_cut': sum(c > 0 for c in cut),
-        'tokens_cut': sum(cut),
-    }
-
 # %% ../nbs/13_teacher.ipynb #3c130f77
 def teacher_diagnostics(
     recipe,  # the recipe (PCA settings, SFT context)
@@ -190,10 +186,11 @@ def teacher_diagnostics(
     student_net, student_tok = student
     pairs = as_pairs(trajs)
     after_net, after_tok = load_model(final_model)
-    ent_student = corpus_entropy(student_net, student_tok, pairs, max_len)
+    under_student = corpus_token_stats(student_net, student_tok, pairs, max_len)  # entropy and surprisal, one pass
+    ent_student = under_student['entropy']
     ent_teacher = None  # a file teacher has no weights: its entropy is not measured, and says so
     if not is_file_teacher(teacher):
-        ent_teacher = corpus_entropy(*load_model(teacher, world), pairs, max_len)
+        ent_teacher = corpus_token_stats(*load_model(teacher, world), pairs, max_len)['entropy']
     after = hidden_states(after_net, after_tok, pca_prompts, S.pca_layer, S.pca_pooling)
     keep = ('kind', 'mean_bits', 'tokens', 'sequences_cut')
     return {
@@ -202,7 +199,7 @@ def teacher_diagnostics(
         'entropy_under_teacher': {k: ent_teacher[k] for k in keep} if ent_teacher else None,
         'entropy_values_under_teacher': ent_teacher['values'] if ent_teacher else None,
         'entropy_values_under_student': ent_student['values'],  # Fig. 3 draws these where a teacher has no weights
-        'student_surprisal': corpus_surprisal(student_net, student_tok, pairs, max_len),
+        'student_surprisal': under_student['surprisal'],
         'pca': {
             **pca_shift(h_before, after),
             'layer': S.pca_layer,

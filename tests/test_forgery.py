@@ -9,7 +9,7 @@ from ded_nb.sandbox import Limits, bwrap_path
 
 pytestmark = [pytest.mark.skipif(bwrap_path() is None, reason='bubblewrap is not installed (apt-get install bubblewrap)'),
               pytest.mark.usefixtures('no_sandbox_leftovers'), pytest.mark.alone]
-FAST = Limits(cpu_seconds=2, wall_seconds=6)
+FAST = Limits(cpu_seconds=1, wall_seconds=4)  # a program spinning until killed runs to a CPU limit that scales with these seconds
 
 SUITES = {
     'stdin': Suite('stdin', ['3\n', '4\n'], ['9\n', '16\n']),

@@ -1,7 +1,7 @@
 "No silent truncation: the entropy and surprisal of a 5,000-token trajectory are computed over all of it."
 import pytest
 from ded_nb.models import build_tiny_world, micro_zoo, load_model
-from ded_nb.teacher import corpus_entropy, corpus_surprisal
+from ded_nb.teacher import corpus_token_stats
 
 
 @pytest.fixture(scope='module')
@@ -23,12 +23,12 @@ def test_entropy_of_a_5000_token_trajectory_covers_every_token(student):
     pair = long_pair(tok)
     n = len(tok(pair[1], add_special_tokens=False)['input_ids'])
     assert n >= 5000
-    full = corpus_entropy(model, tok, [pair], max_len=n + 128)
+    full = corpus_token_stats(model, tok, [pair], max_len=n + 128)['entropy']
     assert full['tokens'] == n + 1  # every response token and the end-of-turn token
     assert full['sequences_cut'] == 0 and full['tokens_cut'] == 0
     assert len(full['values']) == full['tokens']
     # the old fixed 1,024-token window would have seen a fifth of it: with that limit the cut is counted, not hidden
-    cut = corpus_entropy(model, tok, [pair], max_len=1024)
+    cut = corpus_token_stats(model, tok, [pair], max_len=1024)['entropy']
     assert cut['sequences_cut'] == 1 and cut['tokens'] < 1024 and cut['tokens_cut'] > 3900
 
 
@@ -36,5 +36,5 @@ def test_surprisal_of_a_5000_token_trajectory_covers_every_token(student):
     model, tok = student
     pair = long_pair(tok)
     n = len(tok(pair[1], add_special_tokens=False)['input_ids'])
-    s = corpus_surprisal(model, tok, [pair], max_len=n + 128)
+    s = corpus_token_stats(model, tok, [pair], max_len=n + 128)['surprisal']
     assert s['tokens'] == n + 1 and s['sequences_cut'] == 0

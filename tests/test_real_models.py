@@ -55,14 +55,15 @@ def test_lora_sft_merge_and_reload_give_the_unmerged_adapters_greedy_tokens(smol
 LONG_TRAJECTORY = """
 import json, resource, sys
 from ded_nb.models import load_model
-from ded_nb.teacher import corpus_entropy, corpus_surprisal
+from ded_nb.teacher import corpus_token_stats
 question, response, n = json.loads(sys.stdin.read())
 model, tok = load_model('smollm2')
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 # 8,000 response tokens + the prompt (system turn and an AIME question) pass SmolLM2's 8,192 positions; RoPE computes
-# any position, and what is measured here is that every token is scored, not the model's skill that far out
-entropy = corpus_entropy(model, tok, [(question, response)], max_len=9000, batch_size=16)
-surprisal = corpus_surprisal(model, tok, [(question, response)], max_len=9000, batch_size=16)
+# any position, and what is measured here is that every token is scored, not the model's skill that far out.
+# Entropy and surprisal from one pass, as the teacher study's diagnostics read a corpus under the student
+stats = corpus_token_stats(model, tok, [(question, response)], max_len=9000, batch_size=16)
+entropy, surprisal = stats['entropy'], stats['surprisal']
 print(json.dumps({'response_tokens': len(tok(response, add_special_tokens=False)['input_ids']),
                   'entropy_tokens': entropy['tokens'], 'entropy_cut': entropy['tokens_cut'],
                   'surprisal_tokens': surprisal['tokens'], 'surprisal_cut': surprisal['tokens_cut'],
