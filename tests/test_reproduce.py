@@ -1,22 +1,39 @@
-"The stage notebooks through papermill with the smallest parameters (the `smoke` recipe on the study-micro world)."
+"""The stage notebooks through papermill with the smallest parameters (the `smoke` recipe on the study-micro world),
+run as a user runs them: `ded reproduce --profile smoke` of the installed wheel in an empty folder."""
 import json, time
 from pathlib import Path
 import pytest
+from conftest import ROOT, files_below, run_checked, user_env
 from ded_nb.reproduce import reproduce, plan, StageError, finished_digest
 
 STAGES = ['world', 'teacher_study', 'curation', 'distillation', 'benchmarking', 'figures']
 
 
 @pytest.fixture(scope='module')
-def smoke_run(tmp_path_factory):
+def smoke_run(tmp_path_factory, installed):
+    """`ded reproduce --profile smoke` of the installed package, in an empty folder (HOME there too, the tiny world and
+    the training runs in the checkout's cache): (the folder, its run root, its reports, the log, the package's files
+    before and after)."""
+    bin_dir, package, _, _ = installed
     root = tmp_path_factory.mktemp('smoke')
-    log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False)
-    return root, log
+    home, work = root / 'home', root / 'work'
+    home.mkdir(), work.mkdir()
+    env = {**user_env(bin_dir, home), 'DED_CACHE': str(ROOT / '.ded' / 'cache')}
+    before = files_below(package)
+    printed = run_checked([bin_dir / 'ded', 'reproduce', '--profile', 'smoke'], work, env, timeout=1500)
+    runs, reports = work / '.ded' / 'runs' / 'smoke', work / 'reports' / 'smoke'
+    status = {s['stage']: s['status'] for s in json.loads(printed.strip().splitlines()[-1])}  # the summary `ded` prints
+    log = [{**s, 'status': status[s['stage']]} for s in plan('smoke', run_root=runs, reports=reports)]
+    return work, runs, reports, log, (before, files_below(package))
 
 
 def test_every_stage_runs_and_writes_its_outputs(smoke_run):
-    root, log = smoke_run
+    work, runs, reports, log, (before, after) = smoke_run
     assert [s['stage'] for s in log] == STAGES and all(s['status'] == 'ran' for s in log)
+    # the installed `ded`, in an empty folder: runs and reports under it, nothing written into site-packages
+    assert len(list(runs.glob('*/done.json'))) == 6 and len(list((reports / 'notebooks').glob('*.ipynb'))) == 6
+    assert all(Path(s['run_dir']).parent == runs and work in Path(s['executed']).parents for s in log)
+    assert after == before
     for s in log:
         done = json.loads((Path(s['run_dir']) / 'done.json').read_text())
         assert done['config_hash'] == s['hash'] and Path(done['executed_notebook']).exists()
@@ -31,7 +48,6 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     assert by_stage['curation']['inputs'] == {'teacher_study': by_stage['teacher_study']['outputs']}  # what it read
     executed = json.loads(Path(by_stage['figures']['executed_notebook']).read_text())
     assert not any('module_hashes' in ''.join(c['source']) for c in executed['cells'])  # the runner's cell is removed
-    reports = root / 'reports'
     for fig in ('fig1_accuracy_vs_corpus_size', 'fig3_token_entropy', 'fig4_pca_shift', 'fig_curation_funnel'):
         assert (reports / f'{fig}.png').stat().st_size > 1000 and (reports / f'{fig}.svg').exists()
     readme = (reports / 'README.md').read_text()
@@ -52,7 +68,7 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     assert trained == {steps['math/full']['steps']}  # equal steps means the full arm's
     sizes = results['experiments']['random_same_size']['arms']
     assert sizes['math/right']['samples'] == sizes['math/random@right']['samples']
-    study = json.loads(next((root / 'runs').glob('teacher_study-*/teacher_study.json')).read_text())
+    study = json.loads(next(runs.glob('teacher_study-*/teacher_study.json')).read_text())
     assert study['chosen_teacher'] in readme and study['config']['seeds'] == [0]
     # H6 and the teacher study's experiments come from the teacher study stage, beside the distillation's H1-H5
     assert list(results['headlines']) == ['H1', 'H2', 'H3', 'H4', 'H5', 'H6']
@@ -62,16 +78,16 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
     progress = {s['stage']: (Path(s['run_dir']) / 'progress.log').read_text().splitlines() for s in log}
     for stage in ('teacher_study', 'distillation'):
         run_dir = next(Path(s['run_dir']) for s in log if s['stage'] == stage)
-        runs = list(run_dir.glob('*/seed*/result.json'))  # one per SFT run of the stage
-        assert runs and sum(line.startswith('SFT runs') for line in progress[stage]) == len(runs)
+        sft_runs = list(run_dir.glob('*/seed*/result.json'))  # one per SFT run of the stage
+        assert sft_runs and sum(line.startswith('SFT runs') for line in progress[stage]) == len(sft_runs)
     assert any(line.startswith('teacher ') for line in progress['teacher_study'])
     # the executed notebooks, as JupyterLab shows them: paths relative to their folder, progress on stdout, no stderr
     for s in log:
         nb = json.loads(Path(s['executed']).read_text())
         injected = next(c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', []))
         source = ''.join(injected['source'])
-        assert 'in force' in source and str(root) not in source, source
-        assert str(root) not in json.dumps(nb['metadata']['papermill'])
+        assert 'in force' in source and str(work) not in source, source
+        assert str(work) not in json.dumps(nb['metadata']['papermill'])
         streams = [o for c in nb['cells'] for o in c.get('outputs', []) if o['output_type'] == 'stream']
         assert not [o for o in streams if o['name'] == 'stderr'], s['stage']
     dist_nb = json.loads(next(Path(s['executed']) for s in log if s['stage'] == 'distillation').read_text())
@@ -80,9 +96,9 @@ def test_every_stage_runs_and_writes_its_outputs(smoke_run):
 
 
 def test_second_run_skips_every_stage(smoke_run):
-    root, _ = smoke_run
+    _, runs, reports, _, _ = smoke_run
     start = time.time()
-    log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False)
+    log = reproduce('smoke', run_root=runs, reports=reports, progress=False)
     assert [s['status'] for s in log] == ['skip'] * len(STAGES)
     assert all(s['why'].startswith('done') for s in log)
     assert time.time() - start < 30
@@ -103,32 +119,32 @@ def test_a_forced_rerun_trains_nothing_and_gives_identical_results(smoke_run):
     run is a finished training run of the first run, reused, not trained, and each stage writes the same results
     (its `results_digest`: every result file, provenance and timings aside; one config, one machine). The training runs
     themselves are reproducible: `tests/test_sftcache.py` retrains one and gets the same run."""
-    root, _ = smoke_run
+    _, runs, reports, _, _ = smoke_run
     training = ['teacher_study', 'distillation']
-    first = {s: finished_digest(next((root / 'runs').glob(f'{s}-*')), s) for s in training}
-    log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False, force=True, only=training)
+    first = {s: finished_digest(next(runs.glob(f'{s}-*')), s) for s in training}
+    log = reproduce('smoke', run_root=runs, reports=reports, progress=False, force=True, only=training)
     assert [s['stage'] for s in log if s['status'] == 'ran'] == training
-    runs = _trainings([s for s in log if s['status'] == 'ran'])
-    assert runs['teacher_study'] and runs['distillation']
-    assert set(runs['teacher_study'] + runs['distillation']) <= {'reused', 'none'}, runs
+    trainings = _trainings([s for s in log if s['status'] == 'ran'])
+    assert trainings['teacher_study'] and trainings['distillation']
+    assert set(trainings['teacher_study'] + trainings['distillation']) <= {'reused', 'none'}, trainings
     again = {s['stage']: finished_digest(Path(s['run_dir']), s['stage']) for s in log if s['status'] == 'ran'}
     assert again == first
     # a stage run alone records the results of the inputs it read (the stages not selected): nothing is stale after it
-    planned = plan('smoke', run_root=root / 'runs', reports=root / 'reports')
+    planned = plan('smoke', run_root=runs, reports=reports)
     assert not any(s['runs'] for s in planned), [(s['stage'], s['why']) for s in planned]
 
 
 def test_an_upstream_rerun_with_equal_results_leaves_downstream_skipped(smoke_run):
     "Curation's code changed (its record says so) but its corpora come out the same: nothing after it runs."
-    root, _ = smoke_run
-    done = next((root / 'runs').glob('curation-*/done.json'))
+    _, runs, reports, _, _ = smoke_run
+    done = next(runs.glob('curation-*/done.json'))
     record = json.loads(done.read_text())
     record['modules']['ded_nb.curate'] = '0' * 64  # as if ded_nb.curate had been edited since
     done.write_text(json.dumps(record))
-    planned = {s['stage']: s['why'] for s in plan('smoke', run_root=root / 'runs', reports=root / 'reports')}
+    planned = {s['stage']: s['why'] for s in plan('smoke', run_root=runs, reports=reports)}
     assert planned['curation'] == 'library changed: ded_nb.curate'
     assert planned['distillation'].startswith('input runs now: curation')
-    log = reproduce('smoke', run_root=root / 'runs', reports=root / 'reports', progress=False)
+    log = reproduce('smoke', run_root=runs, reports=reports, progress=False)
     status = {s['stage']: (s['status'], s['why']) for s in log}
     assert status['curation'][0] == 'ran' and status['teacher_study'][0] == 'skip'
     assert all(status[s] == ('skip', 'done: same config, input results and library code')
@@ -136,11 +152,11 @@ def test_an_upstream_rerun_with_equal_results_leaves_downstream_skipped(smoke_ru
 
 
 def test_an_override_changes_the_config_hashes(smoke_run):
-    root, _ = smoke_run
-    before = {s['stage']: s['hash'] for s in plan('smoke', run_root=root / 'runs', reports=root / 'reports')}
-    after = {s['stage']: s['hash'] for s in plan('smoke', ['curation.tau.math=0.25'], root / 'runs', root / 'reports')}
+    _, runs, reports, _, _ = smoke_run
+    before = {s['stage']: s['hash'] for s in plan('smoke', run_root=runs, reports=reports)}
+    after = {s['stage']: s['hash'] for s in plan('smoke', ['curation.tau.math=0.25'], runs, reports)}
     assert all(before[s] != after[s] for s in STAGES)  # conservative: any recipe value reruns every stage
-    again = {s['stage']: s['hash'] for s in plan('smoke', ['curation.tau.math=0.5'], root / 'runs', root / 'reports')}
+    again = {s['stage']: s['hash'] for s in plan('smoke', ['curation.tau.math=0.5'], runs, reports)}
     assert again == before  # the profile's own value, set again, is the same recipe
 
 
@@ -190,16 +206,16 @@ def test_the_stages_with_sft_in_two_processes(smoke_run, tmp_path):
     the bf16 matrix products, which moved the tiny world's losses by up to 1.1e-3 relative in 8 steps (in fp32, or with
     equal shapes, the runs are bit-identical: tests/test_distributed.py, which also checks that a wrong global batch is
     caught). Here the global batch is checked directly."""
-    root, _ = smoke_run
+    _, runs, reports, _, _ = smoke_run
     sets = ['sft.processes=2', 'sft.per_device_batch=16', 'lora.processes=2', 'lora.per_device_batch=16']
     reproduce('smoke', sets, run_root=tmp_path / 'runs', reports=tmp_path / 'reports', progress=False)
-    one, two = _sft_curves(root / 'runs'), _sft_curves(tmp_path / 'runs')
+    one, two = _sft_curves(runs), _sft_curves(tmp_path / 'runs')
     assert one.keys() == two.keys() and len(one) >= 3
     for key in one:
         assert (one[key][:2], two[key][:2]) == ((1, 32), (2, 32)), key
         a, b = one[key][2], two[key][2]
         assert a.keys() == b.keys() and all(abs(a[s] - b[s]) <= 1e-2 * abs(a[s]) for s in a), key
     assert len(_files(tmp_path / 'runs', 'launch.log')) == len(two)
-    first = json.loads((root / 'reports' / 'results.json').read_text())
+    first = json.loads((reports / 'results.json').read_text())
     second = json.loads((tmp_path / 'reports' / 'results.json').read_text())
     assert second == first

@@ -10,11 +10,12 @@ pytestmark = [pytest.mark.skipif(bwrap_path() is None, reason='bubblewrap is not
               pytest.mark.usefixtures('no_sandbox_leftovers'), pytest.mark.alone]
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Limits(cpu_seconds=2, wall_seconds=6)
+SPIN = Limits(cpu_seconds=1, wall_seconds=3)  # for programs that spin until they are killed: the least the limits allow
 
 def test_fork_bomb():
     code = 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass'
     start = time.monotonic()
-    r = run_python(code, limits=FAST)
+    r = run_python(code, limits=SPIN)
     assert r.status == 'timeout' and time.monotonic() - start < 15
 
 def test_memory_bomb():
@@ -24,7 +25,7 @@ def test_memory_bomb():
     assert r.status == 'memory'
 
 def test_infinite_loop_cpu_and_sleeping_wall():
-    assert run_python('while True: pass', limits=FAST).status == 'timeout'
+    assert run_python('while True: pass', limits=SPIN).status == 'timeout'
     r = run_python('import time\ntime.sleep(100)', limits=Limits(cpu_seconds=1, wall_seconds=2))
     assert r.status == 'timeout' and r.wall_seconds < 5
 
@@ -125,7 +126,7 @@ def test_hostile_batch_carries_on_in_parallel():
                'import sys\nwhile True: sys.stdout.write("x" * 2**20)', 'print(open("/etc/shadow").read())']
     codes = [honest, *hostile, honest]
     responses = [Response('p', f'```python\n{c}\n```', sample_idx=i) for i, c in enumerate(codes)]
-    verdicts = grade_code_responses([prob], responses, n_workers=2, limits=FAST, progress=False)
+    verdicts = grade_code_responses([prob], responses, n_workers=2, limits=SPIN, progress=False)
     assert [v.sample_idx for v in verdicts] == list(range(len(codes)))
     assert [v.correct for v in verdicts] == [True] + [False] * len(hostile) + [True]
     assert [v.reason for v in verdicts[1:-1]] == ['timeout', 'memory', 'timeout', 'output_limit', 'runtime_error']
