@@ -11,7 +11,7 @@ A code cell tagged `show` keeps its outputs in the saved notebook; every other c
 Every cell must be quiet: output on stderr (a warning, a progress bar) anywhere fails both modes. Every run also
 reports what the notebook left in the temporary folder, and `--check` fails on it.
 """
-import argparse, os, shutil, sys, tempfile, time
+import argparse, multiprocessing, os, shutil, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -101,6 +101,18 @@ def left_behind(private: str) -> list[str]:
     return sorted(n for n in os.listdir(private) if not n.startswith(EXPECTED_IN_TMP))
 
 
+# imported once by the process every notebook's process is forked from (the `forkserver`): what nearly every notebook
+# imports, and seconds to import each time; each notebook still runs in a process of its own, exited before the checks
+PRELOAD = ['torch', 'transformers', 'execnb.shell', 'nbdev.process', 'nbdev.clean']
+
+
+def notebook_processes() -> multiprocessing.context.BaseContext:
+    "Processes forked from a server that has imported `PRELOAD`."
+    ctx = multiprocessing.get_context('forkserver')
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('notebooks', nargs='*', type=Path)
@@ -110,7 +122,8 @@ def main():
     os.chdir(ROOT)
     notebooks = [p.resolve() for p in args.notebooks] or sorted((ROOT / 'nbs').glob('*.ipynb'))
     privates = [tempfile.mkdtemp(prefix=f'nb-outputs-{p.stem}-') for p in notebooks]
-    with ProcessPoolExecutor(args.workers, max_tasks_per_child=1) as pool:  # a fresh process per notebook
+    # a fresh process per notebook
+    with ProcessPoolExecutor(args.workers, mp_context=notebook_processes(), max_tasks_per_child=1) as pool:
         found = list(pool.map(process, notebooks, [args.check] * len(notebooks), privates))
     problems = [p for f in found for p in f]
     for path, private in zip(notebooks, privates):  # every notebook's process has exited: its clean-up has run
