@@ -46,7 +46,7 @@ setuptools.setup(
                 + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
-    package_data={cfg['lib_name']: ['configs/*.json', 'configs/*.yaml']},  # the multi-GPU configs SFT reads
+    package_data={cfg['lib_name']: ['configs/*.json', 'configs/*.yaml', 'profiles/*.yaml']},  # SFT configs, profiles
     cmdclass={'build_py': BuildWithStages},
     python_requires='>=' + min_python,
     install_requires=cfg.get('requirements', '').split(),

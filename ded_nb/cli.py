@@ -172,10 +172,10 @@ def in_run_folder(verb):
 
 # %% ../nbs/10_cli.ipynb #3ecd7745
 def recipe_command(args) -> dict:
-    "`ded recipe`: print the recipe (a profile with overrides) as JSON, to read or to save and edit."
-    from ded_nb.recipe import recipe_to_dict
+    "`ded recipe`: print the recipe (a profile with overrides) as a YAML profile, to read or to save and edit."
+    from ded_nb.recipe import recipe_yaml
 
-    return recipe_to_dict(_recipe(args))
+    print(recipe_yaml(_recipe(args)), end='')
 
 # %% ../nbs/10_cli.ipynb #c74fdf7e
 @in_run_folder
@@ -280,9 +280,9 @@ def _common(p, world=True, data=True):
 
 def _recipe_options(p):
     "`--profile` and `--set`, the options of every recipe verb."
-    from ded_nb.recipe import RECIPES
+    from ded_nb.recipe import PROFILES
 
-    p.add_argument('--profile', default='tiny', help=f"a recipe profile ({', '.join(RECIPES)}) or a recipe JSON file")
+    p.add_argument('--profile', default='tiny', help=f"a recipe profile ({', '.join(PROFILES)}) or a YAML (or JSON) profile file")
     p.add_argument(
         '--set',
         action='append',
@@ -399,7 +399,7 @@ def _data_parsers(sub):
 # %% ../nbs/10_cli.ipynb #5ddfd994
 def _recipe_parsers(sub):
     "The verbs that run the recipe: `recipe`, `evaluate`, `teacher-study`, `curate`, `distill`, `reproduce`."
-    r = sub.add_parser('recipe', help='print a recipe (profile + overrides) as JSON')
+    r = sub.add_parser('recipe', help='print a recipe (profile + overrides) as YAML')
     _recipe_options(r)
     r.set_defaults(func=recipe_command)
     ev = sub.add_parser('evaluate', help="a model on suites with the recipe's evaluation sampling")
@@ -477,7 +477,7 @@ def main(argv=None):
         sys.exit(2)
     from ded_nb.core import is_main_process
 
-    if args.verb != 'benchmarks' and is_main_process():  # one summary per launched run, not one per process
+    if args.verb not in ('benchmarks', 'recipe') and is_main_process():  # one summary per launched run, not per process
         print(json.dumps(result))
 
 # %% ../nbs/10_cli.ipynb #9693dafe

@@ -704,14 +704,14 @@ def development_run(recipe, reports_root) -> dict | None:
 
 def related_runs(recipe, development: dict | None) -> list[str]:
     "Lines linking a report to its development run, or to the pre-registered runs it is the development run of."
-    from ded_nb.recipe import RECIPES
+    from ded_nb.recipe import PROFILES, load_recipe
 
     lines = []
     if recipe.development:
         found = development['note'] if development else 'its results.json was not found'
         lines.append(f'This is the pre-registered run ([`PREREGISTRATION.md`](PREREGISTRATION.md)); its development '
                      f'run is [`reports/{recipe.development}/`](../{recipe.development}/README.md) ({found}).')
-    for name, other in RECIPES.items():
+    for name, other in ((name, load_recipe(name)) for name in PROFILES):
         if other.development == recipe.name:
             lines.append(f'This is the development run of the pre-registered `{name}` profile: '
                          f'[`reports/{name}/`](../{name}/README.md), pre-registration '

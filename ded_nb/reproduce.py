@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules, say, package_file
 from .core import results_digest
-from .recipe import load_recipe, recipe_to_dict
+from .recipe import PROFILES, load_recipe, recipe_to_dict
 from papermill.translators import PythonTranslator, papermill_translators
 
 # %% auto #0
@@ -102,7 +102,7 @@ def stage_status(
 
 # %% ../nbs/16_reproduce.ipynb #3b938ab7
 def plan(
-    profile: str = 'tiny',  # a recipe profile (`ded_nb.recipe.RECIPES`) or a recipe JSON file
+    profile: str = 'tiny',  # a recipe profile (`ded_nb.recipe.PROFILES`) or a YAML (or JSON) profile file
     overrides=(),  # `KEY=VALUE` recipe overrides (`curation.tau.math=0.25`)
     run_root=None,  # where run folders go (default `.ded/runs/<recipe name>`)
     reports=None,  # where executed notebooks and figures go (default `reports/<recipe name>`)
@@ -115,8 +115,9 @@ def plan(
 
     recipe = load_recipe(profile, list(overrides))
     root = Path(out) if out is not None else project_root() or Path.cwd()
-    run_root = Path(run_root or root / '.ded' / 'runs' / recipe.name)
-    reports = Path(reports or root / 'reports' / recipe.name)
+    # absolute: the stage kernels run in another folder (each gets these paths relative to its own)
+    run_root = Path(run_root or root / '.ded' / 'runs' / recipe.name).absolute()
+    reports = Path(reports or root / 'reports' / recipe.name).absolute()
     data, world = recipe_to_dict(recipe), _world_hash(recipe.world)
     hashes, digests, runs_now, out = {}, {}, set(), []
     for st in stages or STAGES:
@@ -241,6 +242,8 @@ def notebook_parameters(
         return os.path.relpath(Path(path).absolute(), Path(folder).absolute())
 
     out = {**parameters, 'run_dir': relative(parameters['run_dir']), 'reports_dir': relative(parameters['reports_dir'])}
+    if parameters['profile'] not in PROFILES and Path(parameters['profile']).is_file():  # a user's profile file
+        out['profile'] = relative(parameters['profile'])
     out['inputs'] = {name: relative(path) for name, path in parameters['inputs'].items()}
     return out
 

@@ -1,26 +1,70 @@
-"The recipe from the command line: `--set` overrides are parsed and checked like the profile's own values."
-import json, subprocess
-from ded_nb.recipe import load_recipe, recipe_to_dict
+"""The recipe from the command line: YAML profiles shipped and copied, `--set` overrides parsed and checked like the
+profile's own values."""
+import json, shutil, subprocess
+import yaml
+from ded_nb.recipe import load_recipe, recipe_to_dict, profile_file
 
 
-def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+def run(cmd, cwd=None):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
 def test_ded_recipe_prints_the_overridden_recipe(ded_cli):
     done = run([ded_cli, 'recipe', '--profile', 'smoke', '--set', 'curation.tau.math=0.25', '--set', 'seeds=[1,2]'])
     assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+    data = yaml.safe_load(done.stdout)
     assert data['curation']['tau'] == {'math': 0.25, 'code': 0.5} and data['seeds'] == [1, 2]
     assert data == recipe_to_dict(load_recipe('smoke', ['curation.tau.math=0.25', 'seeds=[1,2]']))
 
 
+def test_ded_recipe_prints_the_paper_profile_with_its_sft_settings(ded_cli):
+    done = run([ded_cli, 'recipe', '--profile', 'paper'])
+    assert done.returncode == 0, done.stderr
+    data = yaml.safe_load(done.stdout)
+    assert data == recipe_to_dict(load_recipe('paper'))
+    assert (data['sft']['learning_rate'], data['sft']['epochs'], data['sft']['global_batch'], data['sft']['max_length']) \
+        == (1e-5, 10, 48, 16384)  # the paper's, in its profile
+
+
 def test_a_saved_recipe_file_runs_like_the_profile(ded_cli, tmp_path):
-    saved = tmp_path / 'mine.json'
+    saved = tmp_path / 'mine.yaml'
     saved.write_text(run([ded_cli, 'recipe', '--profile', 'smoke']).stdout)
     done = run([ded_cli, 'recipe', '--profile', str(saved), '--set', 'curation.p=3'])
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)['curation']['p'] == 3
+    assert yaml.safe_load(done.stdout)['curation']['p'] == 3
+
+
+def test_an_edited_copy_of_paper_yaml_in_another_folder(ded_cli, tmp_path):
+    """A user copies `paper.yaml` into a folder of their own, derives a profile from it beside a JSONL question pool, and
+    runs both from elsewhere: the base and the pool are read from the profile's folder, the comments are theirs to keep."""
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    shutil.copy(profile_file('paper'), mine / 'paper.yaml')
+    text = (mine / 'paper.yaml').read_text().replace('  p: 4  #', '  p: 3  #')
+    assert '[UNSPECIFIED]' in text
+    (mine / 'paper.yaml').write_text(text)
+    (mine / 'pool.jsonl').write_text(''.join(json.dumps({'id': f'q{i}', 'question': f'What is {i} + 1?', 'answer': str(i + 1)})
+                                             + '\n' for i in range(4)))
+    (mine / 'derived.yaml').write_text('base: paper.yaml  # the edited copy beside it\n'
+                                       'curation:\n  pools:\n    math: pool.jsonl[:2]\n    code: hub:open-r1/codeforces[:1000]\n')
+    done = run([ded_cli, 'recipe', '--profile', 'mine/derived.yaml'], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = yaml.safe_load(done.stdout)
+    assert data['curation']['p'] == 3 and data['curation']['pools']['math'] == f"{(mine / 'pool.jsonl').resolve()}[:2]"
+    assert data['sft'] == recipe_to_dict(load_recipe('paper'))['sft']
+    plan = run([ded_cli, 'reproduce', '--profile', 'mine/derived.yaml', '--dry-run', '--out', str(tmp_path / 'out')],
+               cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert [s['status'] for s in json.loads(plan.stdout)] == ['would run'] * 6 and 'accelerate launch' in plan.stderr
+
+
+def test_a_broken_profile_file_is_named_with_its_line(ded_cli, tmp_path):
+    (tmp_path / 'bad.yaml').write_text('base: smoke\ncuration:\n  p: [1\n')
+    done = run([ded_cli, 'recipe', '--profile', str(tmp_path / 'bad.yaml')])
+    assert done.returncode == 2 and 'bad.yaml' in done.stderr and 'line 3' in done.stderr, done.stderr
+    (tmp_path / 'loop.yaml').write_text('base: loop.yaml\n')
+    done = run([ded_cli, 'recipe', '--profile', str(tmp_path / 'loop.yaml')])
+    assert done.returncode == 2 and 'is its own base' in done.stderr, done.stderr
 
 
 def test_a_bad_override_names_the_field_in_one_line(ded_cli):
@@ -57,3 +101,15 @@ def test_a_corpus_row_of_the_wrong_shape_names_its_line(ded_cli, tmp_path):
     corpus.write_text('{"question": "Q", "response": "<think>a</think> 1"}\n{"question": "Q", "response": 5}\n')
     done = run([ded_cli, 'distill', '--profile', 'smoke', '--corpus', str(corpus), '--out', str(tmp_path / 'o')])
     assert done.returncode == 2 and 'c.jsonl:2' in done.stderr and 'Traceback' not in done.stderr
+
+
+def test_a_profile_file_named_relative_to_here_is_found_by_the_stage_kernels(ded_cli, tmp_path):
+    """The stage kernels run in the executed notebooks' folder, not where `ded reproduce` started: a profile named by a
+    relative path reaches them relative to their own folder, so the executed notebook still names no machine's folder."""
+    (tmp_path / 'mine.yaml').write_text('base: smoke\n')
+    done = run([ded_cli, 'reproduce', '--profile', 'mine.yaml', '--only', 'world', '--out', 'out'], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [s['status'] for s in json.loads(done.stdout)][0] == 'ran'
+    executed = json.loads((tmp_path / 'out' / 'reports' / 'smoke' / 'notebooks' / '00_world.ipynb').read_text())
+    injected = next(c for c in executed['cells'] if 'injected-parameters' in c['metadata'].get('tags', []))
+    assert 'profile = "../../../../mine.yaml"' in ''.join(injected['source']), ''.join(injected['source'])
