@@ -449,6 +449,18 @@ def _local_files(
             out[section] = {**out[section], key: {k: local(v) for k, v in value.items()}}
     return out
 
+# %% ../nbs/14_recipe.ipynb #8a054d47
+def _yaml_loader():
+    "PyYAML's safe loader that reads `2e-5` as a number, as YAML 1.2 and JSON do (PyYAML's YAML 1.1 needs `2.0e-5`)."
+    import re, yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    exponent = re.compile(r'^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$')
+    Loader.add_implicit_resolver('tag:yaml.org,2002:float', exponent, list('-+0123456789'))
+    return Loader
+
 # %% ../nbs/14_recipe.ipynb #fb4d1cd3
 def read_profile(
     profile: str,  # a shipped profile's name, or a YAML (or JSON) file
@@ -461,7 +473,7 @@ def read_profile(
     if path.resolve() in _within:
         raise RecipeError('base', f'{path} is its own base')
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), _yaml_loader()) or {}
     except yaml.YAMLError as e:
         raise RecipeError(str(path), f'not a YAML profile: {e}') from None
     if not isinstance(data, dict):

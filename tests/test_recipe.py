@@ -113,3 +113,10 @@ def test_a_profile_file_named_relative_to_here_is_found_by_the_stage_kernels(ded
     executed = json.loads((tmp_path / 'out' / 'reports' / 'smoke' / 'notebooks' / '00_world.ipynb').read_text())
     injected = next(c for c in executed['cells'] if 'injected-parameters' in c['metadata'].get('tags', []))
     assert 'profile = "../../../../mine.yaml"' in ''.join(injected['source']), ''.join(injected['source'])
+
+
+def test_a_number_written_without_a_dot_is_a_number(tmp_path):
+    "`2e-5` in a profile is a float (YAML 1.2 and JSON read it so; PyYAML's YAML 1.1 reads a string): the edit a user makes."
+    (tmp_path / 'mine.yaml').write_text('base: smoke\nsft:\n  learning_rate: 2e-5\nlora:\n  learning_rate: 1E-4\n')
+    recipe = load_recipe(str(tmp_path / 'mine.yaml'))
+    assert (recipe.sft.learning_rate, recipe.lora.learning_rate) == (2e-5, 1e-4)
