@@ -367,20 +367,23 @@ def on_alarm(*_):
     raise CallTimeout()
 
 
-signal.signal(signal.SIGALRM, on_alarm)
+signal.signal(signal.SIGALRM, on_alarm)  # the wall-clock guard
+signal.signal(signal.SIGPROF, on_alarm)  # the CPU-time limit (the process's user + system time)
 
 
 def timed(fn):
-    signal.setitimer(signal.ITIMER_REAL, job['timeout'])
+    signal.setitimer(signal.ITIMER_PROF, job['timeout'])
+    signal.setitimer(signal.ITIMER_REAL, job['wall'])
     try:
         return fn()
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def failure(e):
     if isinstance(e, CallTimeout):
-        return 'timeout', json.dumps('over ' + str(job['timeout']) + ' s')
+        return 'timeout', json.dumps('over ' + str(job['timeout']) + ' CPU s or ' + str(job['wall']) + ' s')
     if isinstance(e, MemoryError):
         return 'memory', json.dumps('MemoryError')
     if isinstance(e, NotPlain):
@@ -430,12 +433,13 @@ for line in requests:
 
 # %% ../nbs/06_codegrade.ipynb #b7e3a921
 def program_job(code: str, preamble: str, seconds: float, solution_class=False, stop_on_error=True) -> str:
-    "The `job.json` of `PROGRAM_DRIVER`: the program, its preamble, the per-call alarm and how calls find functions."
+    "The `job.json` of `PROGRAM_DRIVER`: the program, its preamble, the per-call limits and how calls find functions."
     return json.dumps(
         {
             'code': code,
             'preamble': preamble,
-            'timeout': seconds,
+            'timeout': seconds,  # CPU seconds per call
+            'wall': Limits(cpu_seconds=seconds).wall,  # wall-clock seconds per call: a sleeping or blocked call
             'solution_class': solution_class,
             'stop_on_error': stop_on_error,
         }
@@ -495,7 +499,7 @@ def read_line(deadline):
     while b'\n' not in buffer:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([from_program], [], [], left)[0]:
-            raise ProgramFailed('timeout', 'no reply within ' + str(job['timeout']) + ' s')
+            raise ProgramFailed('timeout', 'no reply within ' + str(job['wall']) + ' s')
         chunk = os.read(from_program, 1 << 16)
         if not chunk:
             raise ProgramFailed('runtime_error', 'the program ended before it replied')
@@ -560,15 +564,15 @@ except BaseException as e:
     verdict('test_error', 'the prelude raised ' + type(e).__name__ + ': ' + str(e)[:200])
 for name in job['program_names']:
     env[name] = proxy(name)
-deadline = time.monotonic() + job['timeout']
+deadline = time.monotonic() + job['wall']
 signal.signal(signal.SIGALRM, on_alarm)
-signal.setitimer(signal.ITIMER_REAL, job['timeout'] + 0.5)
+signal.setitimer(signal.ITIMER_REAL, job['wall'] + 0.5)
 try:
     exec(compile(job['script'], '<test>', 'exec'), env)
 except ProgramFailed as e:
     verdict(e.reason, e.detail, calls)
 except TestTimeout:
-    verdict('timeout', 'test over ' + str(job['timeout']) + ' s', calls)
+    verdict('timeout', 'test over ' + str(job['wall']) + ' s', calls)
 except AssertionError:
     lines = [f.lineno for f in traceback.extract_tb(sys.exc_info()[2]) if f.filename == '<test>']
     verdict('wrong_answer', 'assertion failed at test line ' + str(lines[-1] if lines else '?'), calls)
@@ -660,7 +664,7 @@ def run_host_checked_suite(
     code: str,  # the program
     suite: TestSuite,  # functional or calls tests
     limits: Limits,  # resource limits of the whole run
-    per_test_seconds: float,  # seconds per call inside the run
+    per_test_seconds: float,  # CPU seconds per call inside the run (a wall-clock guard at `Limits.wall` of it)
     mode='bwrap',  # `bwrap` or `unsafe`
     preamble=PREAMBLE,  # imports prepended to the program
 ) -> CodeVerdict:
@@ -700,13 +704,14 @@ def run_checked_script(
     code: str,  # the program
     suite: TestSuite,  # a script suite
     limits: Limits,  # resource limits of the program
-    per_test_seconds: float,  # seconds for the whole test
+    per_test_seconds: float,  # CPU seconds per call of the program; the whole test's wall clock is `Limits.wall` of it
     mode='bwrap',  # `bwrap` or `unsafe`
     preamble=PREAMBLE,  # imports prepended to the program and the checker's prelude
 ) -> CodeVerdict:
     "Run a script suite: the test in a checker sandbox, each call of a program function in the program's sandbox."
     load_seconds = per_test_seconds + 5
-    wall = load_seconds + per_test_seconds + 5
+    test_wall = Limits(cpu_seconds=per_test_seconds).wall  # the whole test's wall clock; each call's CPU: per_test_seconds
+    wall = load_seconds + test_wall + 5
     program_limits = Limits(**{**limits.__dict__, 'cpu_seconds': 2 * per_test_seconds + 1, 'wall_seconds': wall + 2})
     checker_limits = Limits(cpu_seconds=wall, wall_seconds=wall, memory_mb=max(1024, limits.memory_mb))
     to_program_read, to_program_write = os.pipe()
@@ -725,6 +730,7 @@ def run_checked_script(
         'script': suite.script,
         'program_names': suite.program_names,
         'timeout': per_test_seconds,
+        'wall': test_wall,
         'load_seconds': load_seconds,
         'max_reply_bytes': limits.output_bytes,
         'reply_reasons': REPLY_REASONS,

@@ -1,5 +1,5 @@
 """Hostile programs: each gets a failing verdict while the host, the other tests and the batch carry on, and no process outlives its test."""
-import os, socket, sys, threading, time
+import os, socket, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
 from ded_nb.sandbox import run_python, Limits, bwrap_path, SandboxUnavailable
@@ -139,3 +139,36 @@ def test_unsafe_mode_warns_loudly(capfd):
     with pytest.warns(RuntimeWarning, match='UNSANDBOXED'):
         r = run_python('print(6 * 7)', limits=FAST, mode='unsafe')
     assert r.stdout == '42\n' and 'UNSAFE' in capfd.readouterr().err
+
+SPIN_FOR = 'import time\ndef spin(seconds):\n    end = time.process_time() + seconds\n    while time.process_time() < end: pass\n    return 1\n'
+
+@pytest.fixture
+def loaded_core():
+    "This process and two busy loops share one core, so a sandboxed program gets about a third of it."
+    core, before = min(os.sched_getaffinity(0)), os.sched_getaffinity(0)
+    # each in its own session, as the sandbox is: the scheduler shares a core between sessions' groups
+    hogs = [subprocess.Popen([sys.executable, '-c', 'while True: pass'], start_new_session=True) for _ in range(2)]
+    try:
+        for hog in hogs: os.sched_setaffinity(hog.pid, {core})
+        os.sched_setaffinity(0, {core})
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+        for hog in hogs: hog.kill(); hog.wait()
+
+@pytest.mark.parametrize('test', ['assert spin(0.6) == 1', 'def check(candidate):\n    assert candidate(0.6) == 1'])
+def test_a_call_is_timed_in_cpu_seconds_not_by_the_load(loaded_core, test):
+    "A call using 0.6 of its 1 CPU second passes on a core it shares with two busy loops (its wall time: ~2 s)."
+    suite = parse_assert_suite(test, entry_point='spin' if 'check' in test else None)
+    start = time.monotonic()
+    verdict = run_suite(SPIN_FOR, suite, Limits(cpu_seconds=1))
+    assert (verdict.passed, verdict.reason) == (True, 'passed'), verdict
+    assert time.monotonic() - start > 1.5  # the core was shared: the wall clock alone would have timed it out
+
+@pytest.mark.parametrize('test', ['assert spin(30) == 1', 'assert nap(30) == 1'])
+def test_a_call_past_its_cpu_seconds_or_its_wall_clock_times_out(test):
+    "A call that spins past its CPU second, or sleeps past its wall clock (Limits.wall: 4 s), is a timeout."
+    code = SPIN_FOR + 'def nap(seconds):\n    time.sleep(seconds)\n    return 1\n'
+    start = time.monotonic()
+    verdict = run_suite(code, parse_assert_suite(test), Limits(cpu_seconds=1))
+    assert verdict.reason == 'timeout' and time.monotonic() - start < 10, verdict
