@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Union, get_type_hints
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV', 'ARMS', 'Problem', 'Response', 'Verdict',
+__all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV', 'Problem', 'Response', 'Verdict',
            'RecordError', 'record_from_dict', 'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write',
            'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
            'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'stage_file',
@@ -545,6 +545,3 @@ def seed_everything(seed: int, deterministic_torch=False) -> int:
     except ImportError:
         pass
     return seed
-
-# %% ../nbs/00_core.ipynb #a7c3e9f2
-ARMS = ('full', 'right', 'right_hard', 'right_hard_diverse')  # the paper's ablation corpora, in its order

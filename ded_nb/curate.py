@@ -305,7 +305,7 @@ def student_pass_rates(
     return {pid: sum(v) / len(v) for pid, v in rates.items()}
 
 # %% ../nbs/11_curate.ipynb #82bd3051
-from .core import ARMS  # the paper's ablation corpora, in its order (named in `ded_nb.core`)
+from .recipe import ARM_CORPORA  # the corpora `curation_arms` builds, in the paper's order
 
 # %% ../nbs/11_curate.ipynb #65d00448
 def curation_arms(
@@ -476,8 +476,9 @@ def curation_study(
         )
     mixed = None
     if set(pools) <= set(C.mix_target) and len(pools) > 1:
-        mixed = mix_corpora({d: arms[d]['right_hard_diverse'].kept for d in pools}, C.mix_target)
-        save_trajectories(mixed, out / 'corpora' / 'mixed-right_hard_diverse.jsonl')
+        head = recipe.study.headline_arm  # the mixed corpus (Table 5) mixes the headline corpora of the domains
+        mixed = mix_corpora({d: arms[d][head].kept for d in pools}, C.mix_target)
+        save_trajectories(mixed, out / 'corpora' / f'mixed-{head}.jsonl')
     result = {
         'teacher': teacher,
         'funnels': {d: {arm: f.steps for arm, f in a.items()} for d, a in arms.items()},

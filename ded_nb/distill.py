@@ -8,15 +8,15 @@ import json, math, os, sys, time
 from dataclasses import dataclass, field, asdict, replace
 from functools import partial
 from pathlib import Path
-from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, ARMS, progress_line
+from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything, derive_seed, progress_line
 from .core import world_size, is_main_process
 
 # %% auto #0
-__all__ = ['HEADLINE_ARM', 'HEADLINES', 'SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report',
-           'bf16_available', 'grad_accumulation', 'sft_steps', 'sft', 'read_corpus', 'sft_launch_command',
-           'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'cached_train_sft', 'distill_and_evaluate', 'Arm',
-           'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments',
-           'chosen_arm', 'distill_corpus']
+__all__ = ['SFTProfile', 'corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'bf16_available',
+           'grad_accumulation', 'sft_steps', 'sft', 'read_corpus', 'sft_launch_command', 'launch_config', 'launch_sft',
+           'sft_job', 'train_sft', 'cached_train_sft', 'distill_and_evaluate', 'Arm', 'run_arms', 'experiment',
+           'subset_rows', 'replay_rows', 'distillation_arms', 'distillation_experiments', 'chosen_arm',
+           'distill_corpus']
 
 # %% ../nbs/12_distill.ipynb #f8212043
 @dataclass
@@ -625,9 +625,6 @@ def replay_rows(world, student: str, n: int, seed: int) -> list[dict]:
     return [{'question': q, 'response': r} for q, r in pairs]
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0a
-HEADLINE_ARM = 'right_hard_diverse'  # the paper's curated corpus, the one every control is set against
-
-
 def distillation_arms(
     recipe,  # a `ded_nb.recipe.Recipe` (its `controls` say which controls run)
     corpora,  # the curation stage's `corpora/` folder
@@ -635,18 +632,21 @@ def distillation_arms(
     world=None,  # the tiny world (for the replay control)
 ) -> list[Arm]:
     "Every arm of the distillation study: the paper's arms and the recipe's controls."
+    from ded_nb.recipe import stage_hypotheses  # the recipe imports this module (until it is a leaf)
+
     C, E, corpora, made = recipe.controls, recipe.evaluation, Path(corpora), Path(out_dir) / 'corpora'
+    paper_arms, headline = recipe.study.arms, recipe.study.headline_arm
     seeds, second = list(recipe.seeds), list(recipe.seeds[: C.secondary_seeds])
-    in_headlines = {arm for h in HEADLINES.values() for arm in (h['a'], h['b'])}
+    in_headlines = {arm for h in stage_hypotheses(recipe, 'distillation').values() for arm in (h['a'], h['b'])}
 
     def seeds_of(name):  # every seed for an arm of a headline comparison, the secondary seeds for the others
         return seeds if name in in_headlines else second
 
     on_math, on_code, on_all = list(E.math_suites), list(E.code_suites), list(E.suites)
-    rows = {arm: list(read_jsonl(corpora / f'math-{arm}.jsonl')) for arm in ARMS}
+    rows = {arm: list(read_jsonl(corpora / f'math-{arm}.jsonl')) for arm in paper_arms}
     arms = [Arm('base', _write_corpus(made / 'empty.jsonl', []), on_all, seeds[:1])]
-    arms += [Arm(f'math/{a}', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}')) for a in ARMS]
-    curated = [a for a in ARMS if a != 'full']
+    arms += [Arm(f'math/{a}', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}')) for a in paper_arms]
+    curated = [a for a in paper_arms if a != 'full']
     if C.equal_steps:
         steps = sft_steps(len(rows['full']), recipe.sft)
         arms += [Arm(f'math/{a}@steps', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}@steps'),
@@ -661,21 +661,21 @@ def distillation_arms(
         subset = subset_rows(rows['full'], round(f * len(rows['full'])), derive_seed(seeds[0], 'random', f))
         arms.append(Arm(f'math/random-{f:g}', _write_corpus(made / f'math-random-{f:g}.jsonl', subset), on_math, second))
     if C.replay_share > 0 and world is not None:
-        head = rows[HEADLINE_ARM]
+        head = rows[headline]
         n = math.ceil(C.replay_share * len(head) / (1 - C.replay_share))  # the replay's share of the mixed corpus
         mixed = head + replay_rows(world, recipe.student, n, derive_seed(seeds[0], 'replay'))
-        arms.append(Arm(f'math/{HEADLINE_ARM}+replay', _write_corpus(made / f'math-{HEADLINE_ARM}+replay.jsonl', mixed),
+        arms.append(Arm(f'math/{headline}+replay', _write_corpus(made / f'math-{headline}+replay.jsonl', mixed),
                         on_math, second))
     if recipe.lora is not None:
         arms.append(Arm('math/full-lora', str(corpora / 'math-full.jsonl'), on_math, second, lora=True))
     with_code = 'code' in recipe.curation.pools  # a recipe without a code pool has no code arms and no Table 5
     if with_code:
-        arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in ARMS]
+        arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in paper_arms]
     if C.paper_tables and with_code:
         arms += [
-            Arm('t5/math_only', str(corpora / f'math-{HEADLINE_ARM}.jsonl'), on_all, second),
-            Arm('t5/code_only', str(corpora / f'code-{HEADLINE_ARM}.jsonl'), on_all, second),
-            Arm('t5/mixed', str(corpora / f'mixed-{HEADLINE_ARM}.jsonl'), on_all, second),
+            Arm('t5/math_only', str(corpora / f'math-{headline}.jsonl'), on_all, second),
+            Arm('t5/code_only', str(corpora / f'code-{headline}.jsonl'), on_all, second),
+            Arm('t5/mixed', str(corpora / f'mixed-{headline}.jsonl'), on_all, second),
         ]
     if C.paper_tables:
         arms += [
@@ -683,20 +683,6 @@ def distillation_arms(
             Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
         ]
     return arms
-
-# %% ../nbs/12_distill.ipynb #7c1d2e0c
-HEADLINES = {  # id -> the comparison, the suite (`main` or `ood`: the recipe's), the paper's claim, what supports it
-    'H1': dict(experiment='random_same_size', a=f'math/{HEADLINE_ARM}', b=f'math/random@{HEADLINE_ARM}', suite='main',
-               claim='the curated corpus beats a random subset of the same size (same epochs)', supports='a>b'),
-    'H2': dict(experiment='equal_steps', a=f'math/{HEADLINE_ARM}@steps', b='math/full', suite='main',
-               claim='at equal optimizer steps, the curated corpus beats training on every sample', supports='a>b'),
-    'H3': dict(experiment='curation_arms', a=f'math/{HEADLINE_ARM}', b='math/right_hard', suite='main',
-               claim='keeping P diverse trajectories per question beats keeping one (Table 3)', supports='a>b'),
-    'H4': dict(experiment='curation_arms', a='math/right_hard', b='math/right', suite='main',
-               claim="dropping the questions the student already solves improves the student (Table 3)", supports='a>b'),
-    'H5': dict(experiment='forgetting', a=f'math/{HEADLINE_ARM}', b='base', suite='ood',
-               claim='distillation raises out-of-domain accuracy over the base student (Table 1, GPQA-D)', supports='a>b'),
-}
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0d
 def _suite_of(recipe, role: str) -> str:
@@ -710,15 +696,21 @@ def distillation_experiments(
     corpus_tokens: dict | None = None,  # corpus file stem -> mean response tokens (`ded_nb.curate.corpus_lengths`)
 ) -> dict:
     "The distillation study's experiments (`experiment`), from every arm's runs; absent arms are skipped."
-    E, H = recipe.evaluation, HEADLINE_ARM
-    curated = [f'math/{a}' for a in ARMS if a != 'full']
+    from ded_nb.recipe import stage_hypotheses  # the recipe imports this module (until it is a leaf)
+
+    E, paper_arms, H = recipe.evaluation, recipe.study.arms, recipe.study.headline_arm
+    curated = [f'math/{a}' for a in paper_arms if a != 'full']
     fractions = [f'math/random-{f:g}' for f in recipe.controls.size_fractions]
-    headlines = {(h['a'], h['b'], _suite_of(recipe, h['suite'])): hid for hid, h in HEADLINES.items()}
+    hypotheses = stage_hypotheses(recipe, 'distillation')
+    headlines = {(h['a'], h['b'], _suite_of(recipe, h['suite'])): hid for hid, h in hypotheses.items()}
+
+    def steps(domain):  # each curation step against the one before it, and the headline corpus against `full`
+        pairs = [(f'{domain}/{b}', f'{domain}/{a}') for a, b in zip(paper_arms, paper_arms[1:])]
+        return pairs + ([(f'{domain}/{H}', f'{domain}/full')] if (f'{domain}/{H}', f'{domain}/full') not in pairs else [])
+
     plan = {
         'curation_arms': ('each curation step improves the student at the paper protocol (Table 3)',
-                          [f'math/{a}' for a in ARMS],
-                          [('math/right', 'math/full'), ('math/right_hard', 'math/right'),
-                           (f'math/{H}', 'math/right_hard'), (f'math/{H}', 'math/full')], E.math_suites),
+                          [f'math/{a}' for a in paper_arms], steps('math'), E.math_suites),
         'equal_steps': ("at the `full` arm's optimizer steps, the curated corpora beat training on every sample",
                         ['math/full'] + [f'{a}@steps' for a in curated],
                         [(f'{a}@steps', 'math/full') for a in curated], E.math_suites),
@@ -733,9 +725,8 @@ def distillation_experiments(
                        ['base', f'math/{H}', f'math/{H}+replay', 'math/full', 'math/full-lora'],
                        [(f'math/{H}', 'base'), (f'math/{H}+replay', f'math/{H}'), ('math/full', 'base'),
                         ('math/full-lora', 'math/full')], E.math_suites),
-        'code_arms': ('each curation step improves the student on code (Table 4)', [f'code/{a}' for a in ARMS],
-                      [('code/right', 'code/full'), ('code/right_hard', 'code/right'), (f'code/{H}', 'code/right_hard'),
-                       (f'code/{H}', 'code/full')], E.code_suites),
+        'code_arms': ('each curation step improves the student on code (Table 4)', [f'code/{a}' for a in paper_arms],
+                      steps('code'), E.code_suites),
         'table5': ('a mixed math and code corpus vs one domain (Table 5)', ['t5/math_only', 't5/code_only', 't5/mixed'],
                    [('t5/mixed', 't5/math_only'), ('t5/mixed', 't5/code_only')], list(E.suites)),
         'table7': ('the longest vs the shortest correct trajectory of the same questions (Table 7)',
@@ -760,7 +751,7 @@ def chosen_arm(recipe, runs: dict) -> dict:
         per_seed = [r['eval'][main]['item_scores'] for r in runs[name] if main in r['eval']]
         return sum(sum(s.values()) / len(s) for s in per_seed) / len(per_seed) if per_seed else None
 
-    candidates = [a for a in [f'math/{a}' for a in ARMS] + ['t5/mixed'] if a in runs]
+    candidates = [a for a in [f'math/{a}' for a in recipe.study.arms] + ['t5/mixed'] if a in runs]
     scores = {a: mean_score(a) for a in candidates}
     named = recipe.benchmarking.arm
     if named is not None:

@@ -18,7 +18,8 @@ def run_distillation(
     "Stage 3: train and score every arm, its experiments and the benchmarked arm, written to `distillation.json`."
     from ded_nb.core import stage_file, write_json
     from ded_nb.curate import corpus_lengths
-    from ded_nb.distill import HEADLINES, chosen_arm, distillation_arms, distillation_experiments, run_arms
+    from ded_nb.distill import chosen_arm, distillation_arms, distillation_experiments, run_arms
+    from ded_nb.recipe import stage_hypotheses
     from ded_nb.generate import model_fingerprint
     from ded_nb.models import get_world
     from ded_nb.recipe import eval_suites
@@ -32,7 +33,7 @@ def run_distillation(
     benchmarked = chosen_arm(recipe, runs)
     result = {
         'experiments': distillation_experiments(recipe, runs, lengths),
-        'headlines': HEADLINES,
+        'headlines': stage_hypotheses(recipe, 'distillation'),
         'main_suite': recipe.evaluation.main_suite,
         'corpus_response_tokens': lengths,
         'final_model': benchmarked['final_model'],

@@ -12,11 +12,12 @@ from .distill import SFTProfile, grad_accumulation
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRECONDITION_TARGETS', 'PROFILES', 'RecipeError', 'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking',
-           'Controls', 'Preconditions', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict',
-           'parse_override', 'apply_overrides', 'profile_file', 'merge_profile', 'read_profile', 'load_recipe',
-           'recipe_yaml', 'recipe_problems', 'eval_suites', 'bench_suites', 'curation_pools', 'check_length_budget',
-           'recipe_resources', 'evaluate_suites', 'run_benchmarking']
+__all__ = ['PRECONDITION_TARGETS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'RecipeError', 'TeacherStudy', 'Curation',
+           'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Hypothesis', 'Study', 'Recipe', 'check_recipe',
+           'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'profile_file', 'merge_profile',
+           'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml', 'recipe_problems', 'eval_suites',
+           'bench_suites', 'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites',
+           'run_benchmarking']
 
 # %% ../nbs/14_recipe.ipynb #c10b340f
 class RecipeError(ValueError):
@@ -125,6 +126,31 @@ class Preconditions:
     diversity_questions: int = 100  # pool questions the teachers sample (curation's sampling) for diversity and entropy
     targets: dict[str, list] = field(default_factory=lambda: {k: list(v) for k, v in PRECONDITION_TARGETS.items()})
 
+# %% ../nbs/14_recipe.ipynb #15812923
+ARM_CORPORA = ('full', 'right', 'right_hard', 'right_hard_diverse')  # the corpora curation builds (`ded_nb.curate.curation_arms`)
+TEACHER_ROLES = ('best_other', 'most_accurate')  # the teachers an H6-style hypothesis compares (`ded_nb.teacher`)
+
+
+@dataclass
+class Hypothesis:
+    "A pre-registered comparison: arm `a` against arm `b` on a suite, the paper's claim, and the verdict that supports it."
+
+    experiment: str  # the experiment holding the comparison (`teacher_choice`: a teacher-study hypothesis)
+    a: str  # an arm (`math/right_hard_diverse`, `base`, ...), or a teacher role for `teacher_choice`
+    b: str
+    suite: str  # `main` (`evaluation.main_suite`) or `ood` (`preconditions.ood_suite`)
+    claim: str  # the paper's claim, as the report states it
+    supports: str  # the verdict that supports the claim: `a>b` or `a<b`
+
+
+@dataclass
+class Study:
+    "The study's design: the paper's arms in its order, the headline corpus, the pre-registered hypotheses."
+
+    arms: list[str]  # the curation corpora trained as the paper's arms, in its order (`full` first)
+    headline_arm: str  # the curated corpus every control is set against
+    hypotheses: dict[str, Hypothesis]  # id -> hypothesis, in the order the report lists them
+
 # %% ../nbs/14_recipe.ipynb #287f47b4
 @dataclass
 class Recipe:
@@ -142,6 +168,7 @@ class Recipe:
     lora: SFTProfile | None  # the LoRA arm's settings, or None for no LoRA arm
     evaluation: Evaluation
     benchmarking: Benchmarking
+    study: Study  # the arms and the pre-registered hypotheses
     n_workers: int = 2  # grading processes
     sandbox: str = 'bwrap'  # `bwrap`, or `unsafe` (no isolation; never a default)
     judge: str | None = None  # an optional LLM judge for correctness (not wired yet)
@@ -248,6 +275,22 @@ def _check_controls(C: Controls):
         raise RecipeError('controls.parallel_runs', f'{C.parallel_runs}: at least one process')
 
 
+def _check_study(S: Study):
+    "Arms from the curation corpora, `full` first; the headline arm among them; hypotheses with a known suite and verdict."
+    unknown = [a for a in S.arms if a not in ARM_CORPORA]
+    if unknown or not S.arms or S.arms[0] != 'full':
+        raise RecipeError('study.arms', f'{S.arms}: curation corpora of {list(ARM_CORPORA)}, `full` first')
+    if S.headline_arm not in S.arms:
+        raise RecipeError('study.headline_arm', f'{S.headline_arm!r} is not in study.arms {S.arms}')
+    for hid, h in S.hypotheses.items():
+        _check_choice(f'study.hypotheses.{hid}.suite', h.suite, ('main', 'ood'))
+        _check_choice(f'study.hypotheses.{hid}.supports', h.supports, ('a>b', 'a<b'))
+        if h.experiment == 'teacher_choice':  # the teacher study compares its teachers on the main suite
+            _check_choice(f'study.hypotheses.{hid}.suite', h.suite, ('main',))
+            _check_choice(f'study.hypotheses.{hid}.a', h.a, TEACHER_ROLES)
+            _check_choice(f'study.hypotheses.{hid}.b', h.b, TEACHER_ROLES)
+
+
 def _check_preconditions(recipe: Recipe):
     "The preconditions name a defined OOD suite and known targets, each `[low, high]`."
     P = recipe.preconditions
@@ -293,6 +336,7 @@ def check_recipe(recipe: Recipe) -> Recipe:
     _check_specs(recipe)
     _check_preconditions(recipe)
     _check_controls(recipe.controls)
+    _check_study(recipe.study)
     return recipe
 
 # %% ../nbs/14_recipe.ipynb #a4cbcaea
@@ -408,6 +452,8 @@ def _section(tp):
     "The dataclass a recipe field of type `tp` holds (a section), or None."
     if dataclasses.is_dataclass(tp):
         return tp
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):  # a mapping of dataclasses is replaced whole
+        return None
     return next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
 
 # %% ../nbs/14_recipe.ipynb #5407e76d
@@ -490,6 +536,15 @@ def read_profile(
 def load_recipe(profile: str = 'tiny', overrides=()) -> Recipe:
     "The recipe of `profile` (a name in `PROFILES`, or a YAML or JSON file), with `overrides` applied and checked."
     return apply_overrides(recipe_from_dict(read_profile(profile)), overrides)
+
+# %% ../nbs/14_recipe.ipynb #7f6697e6
+def stage_hypotheses(
+    recipe: Recipe,
+    stage: str,  # `teacher_study` (its `teacher_choice` hypotheses) or `distillation` (the others)
+) -> dict:
+    "The recipe's pre-registered hypotheses one study stage tests: id -> fields, as its results store them."
+    teacher = {'teacher_study': True, 'distillation': False}[stage]
+    return {hid: asdict(h) for hid, h in recipe.study.hypotheses.items() if (h.experiment == 'teacher_choice') == teacher}
 
 # %% ../nbs/14_recipe.ipynb #574075b0
 def recipe_yaml(recipe: Recipe) -> str:

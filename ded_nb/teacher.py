@@ -10,11 +10,12 @@ from pathlib import Path
 from .core import Problem, write_json, read_json, provenance, stage_file
 from .generate import is_file_teacher
 from .models import token_entropies
+from .recipe import stage_hypotheses
 
 # %% auto #0
-__all__ = ['TEACHER_HEADLINE', 'length_stats', 'corpus_token_stats', 'entropy_from_topk', 'surprisal', 'hidden_states',
-           'pca_shift', 'spearman', 'teacher_diagnostics', 'smoke_corpora', 'smoke_runs', 'spearman_p',
-           'proxy_correlations', 'teacher_experiments', 'teacher_study', 'run_teacher_study']
+__all__ = ['length_stats', 'corpus_token_stats', 'entropy_from_topk', 'surprisal', 'hidden_states', 'pca_shift', 'spearman',
+           'teacher_diagnostics', 'smoke_corpora', 'smoke_runs', 'spearman_p', 'proxy_correlations',
+           'teacher_experiments', 'teacher_study', 'run_teacher_study']
 
 # %% ../nbs/13_teacher.ipynb #2971fb19
 def length_stats(lengths: list[int]) -> dict:
@@ -336,12 +337,6 @@ def proxy_correlations(rows: dict, main_suite: str) -> dict:
             for k, v in proxies.items()}  # undefined where a teacher lacks the proxy (a file teacher's own entropy)
 
 # %% ../nbs/13_teacher.ipynb #tc000002
-TEACHER_HEADLINE = dict(  # H6: a and b are filled in by `teacher_experiments` (the teachers differ per study)
-    experiment='teacher_choice', suite='main', supports='a>b',
-    claim="the most accurate teacher is not the best one: another teacher's student is better (Table 1)",
-)
-
-
 def _restrict(results: list, suite: str, items: list) -> list:
     "The runs with `suite`'s item scores restricted to `items` (and no other suite)."
     return [{**r, 'eval': {suite: {'item_scores': {i: r['eval'][suite]['item_scores'][i] for i in items}}}}
@@ -354,8 +349,9 @@ def teacher_experiments(
     chosen: str,  # the teacher the smoke test chose (best mean student score on the main suite)
     main: str,  # the main suite
     suites: list[str],  # every suite the students were scored on
+    hypotheses: dict,  # id -> a `teacher_choice` hypothesis whose `a` and `b` are roles (`ded_nb.recipe.stage_hypotheses`)
 ) -> tuple[dict, dict]:
-    "(`{teacher_study, teacher_choice}` experiments, `{'H6': headline}`) from the smoke test's runs."
+    "(`{teacher_study, teacher_choice}` experiments, `{id: hypothesis with its teachers}`) from the smoke test's runs."
     from ded_nb.distill import experiment
     from ded_nb.stats import score_matrix
 
@@ -370,17 +366,18 @@ def teacher_experiments(
     pick, held_out = items[0::2], items[1::2]
     pick_mean = {n: score_matrix([r['eval'][main]['item_scores'] for r in runs[n]], pick).mean() for n in others}
     best_other = max(others, key=pick_mean.get)
-    h6 = {**TEACHER_HEADLINE, 'a': best_other, 'b': most_accurate}
+    roles = {'best_other': best_other, 'most_accurate': most_accurate}
+    filled = {hid: {**h, 'a': roles[h['a']], 'b': roles[h['b']]} for hid, h in hypotheses.items()}
     exps['teacher_choice'] = {
         **experiment(
             f"the best other teacher ({best_other}, chosen on {len(pick)} even-numbered items) against the most "
             f"accurate one ({most_accurate}, greedy {100 * greedy[most_accurate]:.1f} %), on the "
             f"{len(held_out)} odd-numbered items",
             {n: _restrict(runs[n], main, held_out) for n in (best_other, most_accurate)},
-            [(best_other, most_accurate)], [main], {(best_other, most_accurate, main): 'H6'}),
+            [(best_other, most_accurate)], [main], {(h['a'], h['b'], main): hid for hid, h in filled.items()}),
         'roles': {'most_accurate': most_accurate, 'best_other': best_other, 'chosen_on_items': len(pick)},
     }
-    return exps, {'H6': h6}
+    return exps, filled
 
 # %% ../nbs/13_teacher.ipynb #afe206e9
 def teacher_study(
@@ -444,7 +441,8 @@ def teacher_study(
             'student_len': {s: mean_se([r['student_len'][s] for r in summaries]) for s in suites},
         }
     chosen = max(rows, key=lambda n: rows[n]['scores'][main]['mean'])
-    experiments, headlines = teacher_experiments(runs, greedy, chosen, main, list(suites))
+    experiments, headlines = teacher_experiments(runs, greedy, chosen, main, list(suites),
+                                                 stage_hypotheses(recipe, 'teacher_study'))
     config = {
         'teachers': list(recipe.teachers),
         'student': recipe.student,

@@ -120,3 +120,32 @@ def test_a_number_written_without_a_dot_is_a_number(tmp_path):
     (tmp_path / 'mine.yaml').write_text('base: smoke\nsft:\n  learning_rate: 2e-5\nlora:\n  learning_rate: 1E-4\n')
     recipe = load_recipe(str(tmp_path / 'mine.yaml'))
     assert (recipe.sft.learning_rate, recipe.lora.learning_rate) == (2e-5, 1e-4)
+
+
+def _run(seed, scores):  # a distillation run as `distill_and_evaluate` returns it, items scored 0/1 on every suite
+    item_scores = {f'q{i}': v for i, v in enumerate(scores)}
+    return {'samples': 10, 'seed': seed, 'sft': {'steps': 5}, 'final_model': f'/m/{seed}', 'eval': {s: {'item_scores': item_scores}
+                                                                        for s in ('in_domain', 'ood', 'code')}}
+
+
+def test_the_study_design_is_read_from_the_profile(tmp_path):
+    """The arms, the headline corpus and the pre-registered hypotheses come from the profile: a copy that trains three
+    corpora, sets `right_hard` as the headline and pre-registers one hypothesis of its own gets exactly that study."""
+    from ded_nb.distill import distillation_experiments, chosen_arm
+    from ded_nb.recipe import stage_hypotheses
+    mine = tmp_path / 'mine.yaml'
+    mine.write_text('base: smoke\nstudy:\n  arms: [full, right, right_hard]\n  headline_arm: right_hard\n  hypotheses:\n'
+                    '    H9: {experiment: curation_arms, a: math/right_hard, b: math/full, suite: main,\n'
+                    '         claim: dropping solved questions beats every sample, supports: a>b}\n')
+    recipe = load_recipe(str(mine))
+    assert stage_hypotheses(recipe, 'distillation') == {'H9': {
+        'experiment': 'curation_arms', 'a': 'math/right_hard', 'b': 'math/full', 'suite': 'main',
+        'claim': 'dropping solved questions beats every sample', 'supports': 'a>b'}}
+    assert stage_hypotheses(recipe, 'teacher_study') == {}
+    runs = {f'math/{a}': [_run(s, [1] * n + [0] * (60 - n)) for s in (0, 1)]
+            for a, n in (('full', 20), ('right', 30), ('right_hard', 45), ('right_hard_diverse', 50))}
+    curation = distillation_experiments(recipe, runs)['curation_arms']
+    assert list(curation['arms']) == ['math/full', 'math/right', 'math/right_hard']  # not the profile's fourth corpus
+    assert [(c['a'], c['b'], c['headline']) for c in curation['comparisons'] if c['suite'] == 'in_domain'] == [
+        ('math/right', 'math/full', None), ('math/right_hard', 'math/right', None), ('math/right_hard', 'math/full', 'H9')]
+    assert chosen_arm(recipe, runs)['arm'] == 'math/right_hard'  # among the profile's arms only
