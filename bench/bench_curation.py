@@ -6,7 +6,8 @@ filter + farthest-P steps on the graded samples. One run; rows/s and questions/s
 Run: `.venv/bin/python bench/bench_curation.py [--questions 64] [--k 4]`.
 """
 import argparse, json, time
-from ded_nb.models import build_tiny_world, micro_zoo, default_zoo, load_model
+from ded_nb.models import load_model
+from ded_nb.world import build_tiny_world, micro_zoo, default_zoo
 from ded_nb.generate import SamplingParams
 from ded_nb.curate import sample_trajectories, student_pass_rates, curation_arms
 from ded_nb.codegrade import grade_mixed

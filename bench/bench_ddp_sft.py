@@ -1,5 +1,5 @@
 """One SFT run in one process (torch's default threads) vs the same run in two data-parallel processes under
-`accelerate launch` (gloo DDP, one thread each, as `ded_nb.distill.launch_sft` starts them): the same corpus, global
+`accelerate launch` (gloo DDP, one thread each, as `ded_nb.sft.launch_sft` starts them): the same corpus, global
 batch, seed and steps, each in a fresh folder, alternating, `--repeats` times. Prints the median wall time of each, their
 ratio, and the median train losses (the same run, so equal up to bf16 autocast noise: 32 vs 16 sequences per device
 change the shapes of the bf16 matrix products, ~1e-4 of the loss).
@@ -12,8 +12,8 @@ Run: `.venv/bin/python bench/bench_ddp_sft.py [--samples 256] [--steps 8] [--rep
 import argparse, statistics, tempfile, time
 from dataclasses import replace
 from pathlib import Path
-from ded_nb.distill import train_sft
-from ded_nb.models import get_world, training_pairs
+from ded_nb.sft import train_sft
+from ded_nb.world import get_world, training_pairs
 from ded_nb.recipe import load_recipe
 
 

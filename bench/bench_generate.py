@@ -6,7 +6,7 @@ Run: `.venv/bin/python bench/bench_generate.py [--world default|micro] [--repeat
 import argparse, json, statistics, sys, tempfile, time
 from pathlib import Path
 from ded_nb.generate import SamplingParams, CompletionCache, generate, make_backend
-from ded_nb.models import build_tiny_world, default_zoo, micro_zoo
+from ded_nb.world import build_tiny_world, default_zoo, micro_zoo
 
 def tokens_per_s(backend, prompts, batch, max_new):
     "Forced-length generation throughput: tokens/s at batch size `batch` (greedy, `max_new` tokens, no stop)."

@@ -9,8 +9,9 @@ import argparse, tempfile, time
 from pathlib import Path
 from ded_nb.core import write_jsonl
 from ded_nb.distill import Arm, run_arms
-from ded_nb.models import get_world, training_pairs
-from ded_nb.recipe import load_recipe, eval_suites
+from ded_nb.world import get_world, training_pairs
+from ded_nb.recipe import load_recipe
+from ded_nb.data import eval_suites
 
 
 def main():

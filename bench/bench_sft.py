@@ -1,5 +1,5 @@
 """SFT throughput on the tiny world: trained tokens/s with and without packing, and the padding fraction of each
-(TRL SFTTrainer through `ded_nb.distill.sft`, the `tiny` profile, the micro-zoo student on the default world's verbose
+(TRL SFTTrainer through `ded_nb.sft.sft`, the `tiny` profile, the micro-zoo student on the default world's verbose
 and concise traces of mixed lengths). One run, medians over repeats; ratios are what to compare across machines.
 
 Run: `.venv/bin/python bench/bench_sft.py [--samples 256] [--repeats 3]`.
@@ -7,8 +7,9 @@ Run: `.venv/bin/python bench/bench_sft.py [--samples 256] [--repeats 3]`.
 import argparse, json, statistics, tempfile, time
 from dataclasses import replace
 from pathlib import Path
-from ded_nb.models import build_tiny_world, micro_zoo, render, encode_chat
-from ded_nb.distill import sft
+from ded_nb.models import encode_chat
+from ded_nb.world import build_tiny_world, micro_zoo, render
+from ded_nb.sft import sft
 from ded_nb.recipe import load_recipe
 
 

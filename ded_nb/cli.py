@@ -86,7 +86,8 @@ def decontaminate_command(args) -> dict:
 def generate_command(args) -> dict:
     "`ded generate`: problems -> responses JSONL in the `ded grade` row format (`ded_nb.generate.generate_file`)."
     from ded_nb.generate import generate_file, SamplingParams, CompletionCache
-    from ded_nb.models import get_world, cache_root
+    from ded_nb.models import cache_root
+    from ded_nb.world import get_world
 
     params = SamplingParams(
         **_given(
@@ -124,7 +125,7 @@ def generate_command(args) -> dict:
 def tiny_world_command(args) -> dict:
     "`ded tiny-world`: build (or load) a tiny world; with `--measure`, each model's accuracy and entropy."
     import time
-    from ded_nb.models import get_world
+    from ded_nb.world import get_world
     from ded_nb.evaluate import measure_world
 
     start = time.time()
@@ -142,10 +143,11 @@ def tiny_world_command(args) -> dict:
 
 # %% ../nbs/10_cli.ipynb #bad3f60b
 def _recipe(args):
-    "The recipe of a recipe verb: `--profile` and every `--set`."
+    "The recipe of a recipe verb: `--profile` and every `--set`, with its checks that need data."
     from ded_nb.recipe import load_recipe
+    from ded_nb.reproduce import check_recipe_sources
 
-    return load_recipe(args.profile, args.set or [])
+    return check_recipe_sources(load_recipe(args.profile, args.set or []))
 
 
 def in_run_folder(verb):
@@ -180,8 +182,8 @@ def recipe_command(args) -> dict:
 # %% ../nbs/10_cli.ipynb #c74fdf7e
 @in_run_folder
 def evaluate_command(args, recipe) -> dict:
-    "`ded evaluate`: a model on suites with the recipe's evaluation sampling (`ded_nb.recipe.evaluate_suites`)."
-    from ded_nb.recipe import evaluate_suites
+    "`ded evaluate`: a model on suites with the recipe's evaluation sampling (`ded_nb.evaluate.evaluate_suites`)."
+    from ded_nb.evaluate import evaluate_suites
 
     res = evaluate_suites(
         recipe,
@@ -226,8 +228,8 @@ def curate_command(args, recipe) -> dict:
 # %% ../nbs/10_cli.ipynb #972846f3
 @in_run_folder
 def distill_command(args, recipe) -> dict:
-    "`ded distill`: SFT of the recipe's student on a corpus JSONL (`ded_nb.distill.distill_corpus`)."
-    from ded_nb.distill import distill_corpus
+    "`ded distill`: SFT of the recipe's student on a corpus JSONL (`ded_nb.sft.distill_corpus`)."
+    from ded_nb.sft import distill_corpus
 
     m = distill_corpus(recipe, args.corpus, args.out, lora=args.lora, seed=args.seed, progress=not args.no_progress)
     return {
@@ -238,7 +240,7 @@ def distill_command(args, recipe) -> dict:
 # %% ../nbs/10_cli.ipynb #88e62352
 def sft_job_command(args) -> dict:
     "`ded sft-job JOB`: the SFT a job file describes, in this process (one of the processes `launch_sft` starts)."
-    from ded_nb.distill import sft_job
+    from ded_nb.sft import sft_job
 
     m = sft_job(args.job)
     return {k: m[k] for k in ('samples_trained', 'steps', 'train_loss', 'processes', 'final_model')}
@@ -265,7 +267,7 @@ def reproduce_command(args) -> list:
 # %% ../nbs/10_cli.ipynb #8dafd2f8
 def _common(p, world=True, data=True):
     "Options most verbs share."
-    from ded_nb.models import ZOOS
+    from ded_nb.world import ZOOS
 
     if world:
         p.add_argument(
@@ -373,7 +375,7 @@ def _generate_parser(sub):
 # %% ../nbs/10_cli.ipynb #c3bd6fa1
 def _data_parsers(sub):
     "`ded tiny-world`, `ded benchmarks` and `ded decontaminate`."
-    from ded_nb.models import ZOOS
+    from ded_nb.world import ZOOS
 
     tw = sub.add_parser('tiny-world', help='build (or load) a tiny world: tokenizer, teachers, student')
     tw.add_argument('--world', default='default', choices=sorted(ZOOS))
@@ -413,7 +415,7 @@ def _recipe_parsers(sub):
     di.add_argument('--corpus', required=True, type=Path)
     di.add_argument('--lora', action='store_true', help="the recipe's LoRA settings instead of full SFT")
     di.add_argument('--seed', type=int, default=0)
-    sj = sub.add_parser('sft-job', help='one SFT job file (`ded_nb.distill.launch_sft` runs it on every process)')
+    sj = sub.add_parser('sft-job', help='one SFT job file (`ded_nb.sft.launch_sft` runs it on every process)')
     sj.add_argument('job', type=Path)
     sj.set_defaults(func=sft_job_command)
     for p, func in ((ev, evaluate_command), (ts, teacher_study_command), (cu, curate_command), (di, distill_command)):

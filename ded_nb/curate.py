@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from .core import Problem, read_jsonl, write_jsonl, write_json, stage_file
 from .grade import think_format_ok
+from .recipe import Recipe, RecipeError
 
 # %% auto #0
 __all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'farthest_from_longest', 'diverse_indices',
            'select_diverse', 'Funnel', 'curate', 'sample_trajectories', 'save_trajectories', 'load_trajectories',
            'as_pairs', 'student_pass_rates', 'curation_arms', 'by_length', 'mix_corpora', 'corpus_lengths',
-           'curation_study', 'run_curation']
+           'check_length_budget', 'curation_study', 'run_curation']
 
 # %% ../nbs/11_curate.ipynb #3070b191
 @dataclass
@@ -434,6 +435,27 @@ def _curate_domain(
     save_trajectories(by_length(samples, longest=False), out / 'corpora' / f'{domain}-shortest.jsonl')
     return samples, rates, arms
 
+# %% ../nbs/11_curate.ipynb #ea9c5dd8
+def check_length_budget(recipe: Recipe, tokenizer, questions: list[str]) -> dict:
+    "Check `curation.max_tokens` + the longest prompt (student tokens, chat template) fits every SFT context."
+    from ded_nb.models import encode_chat
+
+    overhead = max((len(encode_chat(tokenizer, q, '', max_len=10**9)['input_ids']) for q in questions), default=0)
+    need = recipe.curation.max_tokens + overhead
+    for name, prof in (('sft', recipe.sft), ('lora', recipe.lora)):
+        if prof is not None and need > prof.max_length:
+            raise RecipeError(
+                'curation.max_tokens',
+                f'{recipe.curation.max_tokens} + the longest prompt ({overhead} student '
+                f'tokens with the chat template) = {need} > {name}.max_length = {prof.max_length}',
+            )
+    return {
+        'max_tokens': recipe.curation.max_tokens,
+        'longest_prompt_tokens': overhead,
+        'needed': need,
+        'sft_max_length': recipe.sft.max_length,
+    }
+
 # %% ../nbs/11_curate.ipynb #b130f570
 def curation_study(
     recipe,  # a `ded_nb.recipe.Recipe`: every curation value comes from it
@@ -446,7 +468,6 @@ def curation_study(
     progress: bool = True,  # progress bars
 ) -> dict:
     "Stage 2: samples, pass rates, the four arms per domain, length extremes and the mix; written to `out_dir`."
-    from ded_nb.recipe import check_length_budget
     from ded_nb.models import load_model
     from ded_nb.data import decontaminate
 
@@ -506,7 +527,8 @@ def run_curation(
     progress: bool = True,  # progress bars
 ) -> dict:
     "Stage 2: curation of `recipe`'s pools with `teacher` into `out_dir`."
-    from ded_nb.recipe import recipe_resources, curation_pools, eval_suites
+    from ded_nb.evaluate import recipe_resources
+    from ded_nb.data import curation_pools, eval_suites
 
     world, cache = recipe_resources(recipe, progress)
     eval_problems = [p for suite in eval_suites(recipe, data_dir=data_dir).values() for p in suite]

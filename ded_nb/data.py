@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 from .core import Problem, read_jsonl, project_root
+from .recipe import ProblemSpecError, Recipe, RecipeError, parse_problem_spec, problem_specs, recipe_to_dict
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'GPQA_SUFFIX', 'LCB_HUB_FILES', 'HUB_POOLS', 'find_data_dir', 'DataNotFoundError', 'BenchmarkSpec',
@@ -19,8 +20,9 @@ __all__ = ['BENCHMARKS', 'GPQA_SUFFIX', 'LCB_HUB_FILES', 'HUB_POOLS', 'find_data
            'load_lcb_hub', 'load_humaneval_local', 'load_humaneval_hub', 'load_mbpp_local', 'load_mbpp_hub',
            'load_aime_pool_local', 'load_aime_pool_hub', 'load_math_train_local', 'load_math_train_hub',
            'normalize_words', 'word_ngrams', 'common_ngrams', 'decontaminate', 'ids_for_questions', 's1k_gold',
-           'load_hub_pool', 'ProblemSpecError', 'parse_problem_spec', 'spec_options', 'check_problem_spec',
-           'load_problem_file', 'load_problems', 'benchmark_table', 'decontamination_report', 'parse_suites']
+           'load_hub_pool', 'spec_options', 'check_problem_spec', 'check_recipe_problems', 'load_problem_file',
+           'load_problems', 'benchmark_table', 'decontamination_report', 'parse_suites', 'recipe_problems',
+           'eval_suites', 'bench_suites', 'curation_pools']
 
 # %% ../nbs/02_data.ipynb #93668c1b
 def find_data_dir(data_dir=None) -> Path | None:
@@ -759,22 +761,6 @@ def load_hub_pool(name: str) -> list[Problem]:
 
     return HUB_POOLS[name](datasets.load_dataset(name, split='train'), name)
 
-# %% ../nbs/02_data.ipynb #ed2054d2
-class ProblemSpecError(ValueError):
-    "A problem spec names nothing that exists."
-
-# %% ../nbs/02_data.ipynb #23c3e6e8
-_SLICE = re.compile(r'^(?P<source>.+?)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$')
-
-
-def parse_problem_spec(spec: str) -> tuple[str, slice]:
-    "The source of `spec` and its slice (`[a:b]` at the end; the whole source when absent)."
-    m = _SLICE.match(spec.strip())
-    if not m:
-        raise ProblemSpecError(f'{spec!r}: not a problem spec')
-    start, stop = m.group('start'), m.group('stop')
-    return m.group('source'), slice(int(start) if start else None, int(stop) if stop else None)
-
 # %% ../nbs/02_data.ipynb #sp000001
 def spec_options(source: str) -> tuple[str, dict]:
     "The benchmark name of `source` and its loader options (`name?key=value&key=a,b`: a comma makes a list)."
@@ -822,6 +808,20 @@ def check_problem_spec(spec: str, world=None) -> str:
         f"{spec!r} is neither a benchmark ({', '.join(sorted(BENCHMARKS))}), tiny:<family>:<split>, "
         'hub:<pool> nor a file'
     )
+
+# %% ../nbs/02_data.ipynb #a01b5910
+def check_recipe_problems(recipe: Recipe) -> Recipe:
+    "Raise `RecipeError` naming the field unless `recipe`'s world and every problem spec it names exist."
+    from ded_nb.tasks import WORLD_PROBLEMS
+
+    if recipe.world is not None and recipe.world not in WORLD_PROBLEMS:
+        raise RecipeError('world', f'{recipe.world!r} is not one of {sorted(WORLD_PROBLEMS)}')
+    for path, spec in problem_specs(recipe_to_dict(recipe)).items():
+        try:
+            check_problem_spec(spec, recipe.world)
+        except ValueError as e:
+            raise RecipeError('.'.join(path), str(e)) from None
+    return recipe
 
 # %% ../nbs/02_data.ipynb #34c793ac
 def load_problem_file(path) -> list[Problem]:
@@ -918,3 +918,24 @@ def parse_suites(text: str) -> dict:
         name, _, spec = part.rpartition('=')
         out[name or spec.replace(':', '_')] = spec
     return out
+
+# %% ../nbs/02_data.ipynb #5bc44553
+def recipe_problems(recipe: Recipe, spec: str, data_dir=None) -> list:
+    "The problems of one spec of `recipe` (its tiny world for `tiny:` specs)."
+    return load_problems(spec, data_dir=data_dir, world=recipe.world)
+
+# %% ../nbs/02_data.ipynb #4624fcfc
+def eval_suites(recipe: Recipe, names=None, data_dir=None) -> dict:
+    "The evaluation suites (all, or `names` in that order): name -> problems."
+    names = list(recipe.evaluation.suites) if names is None else names
+    return {n: recipe_problems(recipe, recipe.evaluation.suites[n], data_dir) for n in names}
+
+# %% ../nbs/02_data.ipynb #1d7e9305
+def bench_suites(recipe: Recipe, data_dir=None) -> dict:
+    "The benchmarking suites: name -> problems."
+    return {n: recipe_problems(recipe, s, data_dir) for n, s in recipe.benchmarking.suites.items()}
+
+# %% ../nbs/02_data.ipynb #6bface85
+def curation_pools(recipe: Recipe, data_dir=None) -> dict:
+    "The curation pools: domain -> problems."
+    return {d: recipe_problems(recipe, s, data_dir) for d, s in recipe.curation.pools.items()}

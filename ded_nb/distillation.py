@@ -21,8 +21,8 @@ def run_distillation(
     from ded_nb.distill import chosen_arm, distillation_arms, distillation_experiments, run_arms
     from ded_nb.recipe import stage_hypotheses
     from ded_nb.generate import model_fingerprint
-    from ded_nb.models import get_world
-    from ded_nb.recipe import eval_suites
+    from ded_nb.world import get_world
+    from ded_nb.data import eval_suites
 
     corpora, out = stage_file(curation_dir, 'curation', 'corpora'), Path(out_dir)
     if not corpora.is_dir():

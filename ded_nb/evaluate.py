@@ -9,10 +9,12 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
 from .core import Problem, Response, Verdict, write_json, write_jsonl, provenance
+from .data import recipe_problems
+from .recipe import Recipe
 
 # %% auto #0
 __all__ = ['pass_at_k', 'summarize', 'summarize_by', 'mean_se', 'generate_and_grade', 'as_backend', 'evaluate_model',
-           'measure_world', 'read_responses', 'grade_file']
+           'measure_world', 'read_responses', 'grade_file', 'recipe_resources', 'evaluate_suites']
 
 # %% ../nbs/04_evaluate.ipynb #138da410
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -285,3 +287,41 @@ def grade_file(
     }
     write_json(Path(str(out) + '.meta.json'), {'summary': summary, 'config': config, 'provenance': provenance()})
     return summary
+
+# %% ../nbs/04_evaluate.ipynb #feb67de8
+def recipe_resources(recipe: Recipe, progress: bool = True) -> tuple:
+    "(the tiny world or None, the completion cache) of a run of `recipe`."
+    from ded_nb.models import cache_root
+    from ded_nb.world import get_world
+    from ded_nb.generate import CompletionCache
+
+    return get_world(recipe.world, progress=progress), CompletionCache(cache_root() / 'generations.sqlite')
+
+# %% ../nbs/04_evaluate.ipynb #24e742d5
+def evaluate_suites(
+    recipe: Recipe,  # a `Recipe`: sampling, workers, sandbox, backend
+    model: str,  # the model to score
+    suites: str | None,  # `name=spec,...`, or None for the recipe's evaluation suites
+    out_dir,  # where `eval.json` and the verdicts go
+    data_dir=None,  # local data directory
+    limit: int | None = None,  # first N problems of each suite
+    progress: bool = True,  # progress bars
+) -> dict:
+    "`model` on `suites` (`name=spec,...`; None: the recipe's), scored with the recipe's evaluation sampling."
+    from ded_nb.data import parse_suites
+    from ded_nb.evaluate import evaluate_model
+
+    specs = parse_suites(suites) if suites else recipe.evaluation.suites
+    problems = {name: recipe_problems(recipe, spec, data_dir)[:limit] for name, spec in specs.items()}
+    world, cache = recipe_resources(recipe, progress)
+    return evaluate_model(
+        model,
+        problems,
+        recipe.evaluation.sampling,
+        out_dir,
+        world,
+        cache,
+        **recipe.run_options(),
+        progress=progress,
+        n_per_suite=recipe.evaluation.n_per_suite,
+    )

@@ -11,32 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import derive_seed, config_hash
+from .recipe import RecipeError, SamplingParams
 
 # %% auto #0
-__all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'SamplingParams', 'Completion', 'as_messages', 'prompt_text',
-           'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'Backend', 'eos_token_ids',
-           'HFBackend', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend', 'OpenAIBackend', 'adapt_markup',
-           'is_file_teacher', 'file_teacher_options', 'file_teacher_path', 'FileBackend', 'make_backend',
+__all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text', 'file_digest',
+           'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'Backend', 'eos_token_ids', 'HFBackend',
+           'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher',
+           'file_teacher_options', 'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend',
            'generate_file']
-
-# %% ../nbs/09_generate.ipynb #e62ee472
-@dataclass
-class SamplingParams:
-    "Every sampling parameter, explicit. `temperature=0` is greedy."
-
-    n: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    seed: int = 0
-    stop: list | None = None  # strings that end a completion (not included in its text)
-    logprobs: bool = False  # return the log-probability of each generated token
-
-    def cache_key(self) -> dict:
-        "The parameters that change a completion (not `n`: sample i is the same row whatever n is)."
-        d = asdict(self)
-        d.pop('n')
-        return d
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -567,6 +549,16 @@ def file_teacher_path(
         raise FileNotFoundError(f'{model!r}: no such file {path}')
     return path, options
 
+
+# %% ../nbs/09_generate.ipynb #10feb6c0
+def check_recipe_teachers(recipe) -> None:
+    "Raise `RecipeError` naming the field unless every `file:` teacher of `recipe` is well named (reads no file)."
+    for i, teacher in enumerate(recipe.teachers):
+        if is_file_teacher(teacher):
+            try:
+                file_teacher_options(teacher)
+            except ValueError as e:
+                raise RecipeError(f'teachers.{i}', str(e)) from None
 
 # %% ../nbs/09_generate.ipynb #056c8bed
 def _stored_responses(row: dict, path: Path, line: int) -> tuple[str, list[str]]:

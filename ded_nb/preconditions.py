@@ -154,7 +154,7 @@ def held_out_splits(world) -> dict:
 
 def evaluated_questions(recipe) -> dict:
     "Every evaluation and benchmarking suite of `recipe`: `{evaluation:name: problems}` (what a real pool must avoid)."
-    from ded_nb.recipe import eval_suites, bench_suites
+    from ded_nb.data import eval_suites, bench_suites
 
     return {**{f'evaluation:{k}': v for k, v in eval_suites(recipe).items()},
             **{f'benchmarking:{k}': v for k, v in bench_suites(recipe).items()}}
@@ -193,7 +193,8 @@ def measure_preconditions(
     progress: bool = True,  # progress bars
 ) -> dict:
     "Measure the recipe's world against `recipe.preconditions.targets`; write and return the table and measurements."
-    from ded_nb.recipe import recipe_resources, recipe_problems
+    from ded_nb.evaluate import recipe_resources
+    from ded_nb.data import recipe_problems
     from ded_nb.evaluate import evaluate_model, as_backend
     from ded_nb.curate import student_pass_rates
     from ded_nb.teacher import _teacher_name

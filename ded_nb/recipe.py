@@ -4,20 +4,93 @@
 
 # %% ../nbs/14_recipe.ipynb #8f8872ee
 from __future__ import annotations
-import dataclasses, json, types, typing
+import copy, dataclasses, json, re, types, typing
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
-from .generate import SamplingParams
-from .distill import SFTProfile, grad_accumulation
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRECONDITION_TARGETS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'RecipeError', 'TeacherStudy', 'Curation',
+__all__ = ['PRECONDITION_TARGETS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS', 'SamplingParams', 'SFTProfile',
+           'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError', 'TeacherStudy', 'Curation',
            'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Hypothesis', 'Study', 'Recipe', 'check_recipe',
            'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'profile_file', 'merge_profile',
-           'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml', 'recipe_problems', 'eval_suites',
-           'bench_suites', 'curation_pools', 'check_length_budget', 'recipe_resources', 'evaluate_suites',
-           'run_benchmarking']
+           'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml']
+
+# %% ../nbs/14_recipe.ipynb #e62ee472
+@dataclass
+class SamplingParams:
+    "Every sampling parameter, explicit. `temperature=0` is greedy."
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+    stop: list | None = None  # strings that end a completion (not included in its text)
+    logprobs: bool = False  # return the log-probability of each generated token
+
+    def cache_key(self) -> dict:
+        "The parameters that change a completion (not `n`: sample i is the same row whatever n is)."
+        d = asdict(self)
+        d.pop('n')
+        return d
+
+# %% ../nbs/14_recipe.ipynb #f8212043
+@dataclass
+class SFTProfile:
+    "SFT hyperparameters (every one explicit and stored with the run)."
+
+    mode: str = 'full'  # `full` or `lora`
+    learning_rate: float = 1e-5
+    epochs: float = 10
+    global_batch: int = 48  # sequences per optimizer step, over all devices
+    per_device_batch: int = 1
+    max_length: int = 16384  # tokens of prompt + response, in the student's tokenizer
+    on_overflow: str = 'truncate'  # `truncate` (counted) or `drop`
+    scheduler: str = 'cosine'
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    packing: bool = False
+    bf16: bool | str = 'auto'  # `auto`: on where the hardware has it (CUDA bf16, or CPU autocast)
+    gradient_checkpointing: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: str = 'all-linear'
+    save_steps: int = 200
+    logging_steps: int = 10
+    seed: int = 0
+    processes: int = 1  # data-parallel processes: 1 trains in this process, more go through `accelerate launch`
+
+# %% ../nbs/14_recipe.ipynb #5d0c3e1a
+def grad_accumulation(
+    profile: SFTProfile,  # `global_batch` and `per_device_batch`
+    devices: int = 1,  # data-parallel processes
+) -> int:
+    "Micro-batches per optimizer step, so that each step sees `profile.global_batch` sequences over `devices` processes."
+    per_pass = profile.per_device_batch * devices
+    if profile.global_batch % per_pass:
+        raise ValueError(
+            f'global_batch={profile.global_batch} is not a multiple of per_device_batch x processes = '
+            f'{profile.per_device_batch} x {devices}: no accumulation gives that batch (set per_device_batch so it is)'
+        )
+    return profile.global_batch // per_pass
+
+# %% ../nbs/14_recipe.ipynb #ed2054d2
+class ProblemSpecError(ValueError):
+    "A problem spec names nothing that exists."
+
+# %% ../nbs/14_recipe.ipynb #23c3e6e8
+_SLICE = re.compile(r'^(?P<source>.+?)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$')
+
+
+def parse_problem_spec(spec: str) -> tuple[str, slice]:
+    "The source of `spec` and its slice (`[a:b]` at the end; the whole source when absent)."
+    m = _SLICE.match(spec.strip())
+    if not m:
+        raise ProblemSpecError(f'{spec!r}: not a problem spec')
+    start, stop = m.group('start'), m.group('stop')
+    return m.group('source'), slice(int(start) if start else None, int(stop) if stop else None)
 
 # %% ../nbs/14_recipe.ipynb #c10b340f
 class RecipeError(ValueError):
@@ -186,23 +259,6 @@ def _check_choice(name: str, value, choices):
         raise RecipeError(name, f'{value!r} is not one of {list(choices)}')
 
 
-def _check_specs(recipe: Recipe):
-    "Every problem spec of the recipe names something that exists."
-    from ded_nb.data import check_problem_spec
-
-    specs = {
-        'teacher_study.questions': recipe.teacher_study.questions,
-        **{f'curation.pools.{k}': v for k, v in recipe.curation.pools.items()},
-        **{f'evaluation.suites.{k}': v for k, v in recipe.evaluation.suites.items()},
-        **{f'benchmarking.suites.{k}': v for k, v in recipe.benchmarking.suites.items()},
-    }
-    for name, spec in specs.items():
-        try:
-            check_problem_spec(spec, recipe.world)
-        except ValueError as e:
-            raise RecipeError(name, str(e)) from None
-
-
 def _check_curation(C: Curation, sft_profiles: dict):
     "Curation values: tau per pool in [0, 1], P <= M, a budget that fits the SFT context, known choices."
     if set(C.tau) != set(C.pools):
@@ -250,18 +306,6 @@ def _check_suites(recipe: Recipe):
                 raise RecipeError(f'{name}.n_per_suite.{suite}', f'{n!r} samples per problem (an integer >= 1)')
 
 
-def _check_file_teachers(teachers: list[str]):
-    "Every `file:` teacher is well named (known options and markup); whether its file exists is checked when it is read."
-    from ded_nb.generate import file_teacher_options, is_file_teacher
-
-    for i, teacher in enumerate(teachers):
-        if is_file_teacher(teacher):
-            try:
-                file_teacher_options(teacher)
-            except ValueError as e:
-                raise RecipeError(f'teachers.{i}', str(e)) from None
-
-
 def _check_controls(C: Controls):
     "Fractions in (0, 1), a replay share in [0, 1), at least one seed and one process."
     for i, f in enumerate(C.size_fractions):
@@ -304,16 +348,11 @@ def _check_preconditions(recipe: Recipe):
 
 # %% ../nbs/14_recipe.ipynb #0ff9d157
 def check_recipe(recipe: Recipe) -> Recipe:
-    "Raise `RecipeError` (naming the field) unless every value of `recipe` is usable together."
-    from ded_nb.tasks import WORLD_PROBLEMS
-
-    if recipe.world is not None:
-        _check_choice('world', recipe.world, sorted(WORLD_PROBLEMS))
+    "Raise `RecipeError` (naming the field) unless every value of `recipe` is usable together (no data is read)."
     _check_choice('backend', recipe.backend, ('hf', 'vllm', 'openai'))
     _check_choice('sandbox', recipe.sandbox, ('bwrap', 'unsafe'))
     if not recipe.teachers:
         raise RecipeError('teachers', 'at least one teacher')
-    _check_file_teachers(recipe.teachers)
     if not recipe.seeds:
         raise RecipeError('seeds', 'at least one seed')
     if recipe.teacher_study.sampling.n != 1:
@@ -333,7 +372,6 @@ def check_recipe(recipe: Recipe) -> Recipe:
             raise RecipeError(f'{name}.per_device_batch', str(e)) from None
     _check_curation(recipe.curation, sft_profiles)
     _check_suites(recipe)
-    _check_specs(recipe)
     _check_preconditions(recipe)
     _check_controls(recipe.controls)
     _check_study(recipe.study)
@@ -472,27 +510,38 @@ def merge_profile(
             out[key] = value
     return out
 
+# %% ../nbs/14_recipe.ipynb #8943d695
+SPEC_FIELDS = (('teacher_study', 'questions'), ('curation', 'pools'), ('evaluation', 'suites'), ('benchmarking', 'suites'))
+
+
+def problem_specs(
+    data: dict,  # a recipe's plain data (`recipe_to_dict`), or a profile's (any part of it)
+) -> dict:
+    "`{field path: problem spec}` of every problem spec in `data`: the smoke-test questions, each pool and each suite."
+    out = {}
+    for section, key in SPEC_FIELDS:
+        value = data[section].get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str):
+            out[(section, key)] = value
+        elif isinstance(value, dict):
+            out.update({(section, key, name): spec for name, spec in value.items() if isinstance(spec, str)})
+    return out
+
 # %% ../nbs/14_recipe.ipynb #ae474ac6
 def _local_files(
     data: dict,  # a profile's plain data
     folder: Path,  # the profile file's folder
 ) -> dict:
     "`data` with each problem spec that names a file relative to `folder` given as that file's absolute path."
-    from ded_nb.data import parse_problem_spec
-
-    def local(spec):
-        source = parse_problem_spec(spec)[0] if isinstance(spec, str) else None
-        found = folder / source if source and not Path(source).is_absolute() else None
-        return spec.replace(source, str(found.resolve()), 1) if found is not None and found.is_file() else spec
-
-    out = {**data}
-    for section, key in (('teacher_study', 'questions'), ('curation', 'pools'), ('evaluation', 'suites'),
-                         ('benchmarking', 'suites')):
-        value = (out.get(section) or {}).get(key) if isinstance(out.get(section), dict) else None
-        if isinstance(value, str):
-            out[section] = {**out[section], key: local(value)}
-        elif isinstance(value, dict):
-            out[section] = {**out[section], key: {k: local(v) for k, v in value.items()}}
+    out = copy.deepcopy(data)
+    for path, spec in problem_specs(data).items():
+        source = parse_problem_spec(spec)[0]
+        found = folder / source if not Path(source).is_absolute() else None
+        if found is not None and found.is_file():
+            node = out
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = spec.replace(source, str(found.resolve()), 1)
     return out
 
 # %% ../nbs/14_recipe.ipynb #8a054d47
@@ -553,117 +602,8 @@ def recipe_yaml(recipe: Recipe) -> str:
 
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, width=118, allow_unicode=True)
 
-# %% ../nbs/14_recipe.ipynb #5bc44553
-def recipe_problems(recipe: Recipe, spec: str, data_dir=None) -> list:
-    "The problems of one spec of `recipe` (its tiny world for `tiny:` specs)."
-    from ded_nb.data import load_problems
-
-    return load_problems(spec, data_dir=data_dir, world=recipe.world)
-
-# %% ../nbs/14_recipe.ipynb #4624fcfc
-def eval_suites(recipe: Recipe, names=None, data_dir=None) -> dict:
-    "The evaluation suites (all, or `names` in that order): name -> problems."
-    names = list(recipe.evaluation.suites) if names is None else names
-    return {n: recipe_problems(recipe, recipe.evaluation.suites[n], data_dir) for n in names}
-
-# %% ../nbs/14_recipe.ipynb #1d7e9305
-def bench_suites(recipe: Recipe, data_dir=None) -> dict:
-    "The benchmarking suites: name -> problems."
-    return {n: recipe_problems(recipe, s, data_dir) for n, s in recipe.benchmarking.suites.items()}
-
-# %% ../nbs/14_recipe.ipynb #6bface85
-def curation_pools(recipe: Recipe, data_dir=None) -> dict:
-    "The curation pools: domain -> problems."
-    return {d: recipe_problems(recipe, s, data_dir) for d, s in recipe.curation.pools.items()}
-
-# %% ../nbs/14_recipe.ipynb #ea9c5dd8
-def check_length_budget(recipe: Recipe, tokenizer, questions: list[str]) -> dict:
-    "Check `curation.max_tokens` + the longest prompt (student tokens, chat template) fits every SFT context."
-    from ded_nb.models import encode_chat
-
-    overhead = max((len(encode_chat(tokenizer, q, '', max_len=10**9)['input_ids']) for q in questions), default=0)
-    need = recipe.curation.max_tokens + overhead
-    for name, prof in (('sft', recipe.sft), ('lora', recipe.lora)):
-        if prof is not None and need > prof.max_length:
-            raise RecipeError(
-                'curation.max_tokens',
-                f'{recipe.curation.max_tokens} + the longest prompt ({overhead} student '
-                f'tokens with the chat template) = {need} > {name}.max_length = {prof.max_length}',
-            )
-    return {
-        'max_tokens': recipe.curation.max_tokens,
-        'longest_prompt_tokens': overhead,
-        'needed': need,
-        'sft_max_length': recipe.sft.max_length,
-    }
-
-# %% ../nbs/14_recipe.ipynb #feb67de8
-def recipe_resources(recipe: Recipe, progress: bool = True) -> tuple:
-    "(the tiny world or None, the completion cache) of a run of `recipe`."
-    from ded_nb.models import get_world, cache_root
-    from ded_nb.generate import CompletionCache
-
-    return get_world(recipe.world, progress=progress), CompletionCache(cache_root() / 'generations.sqlite')
-
 # %% ../nbs/14_recipe.ipynb #4f6bf2d0
 @patch
 def run_options(self: Recipe) -> dict:
     "The keyword arguments of how generation and grading run: `backend`, `n_workers`, `sandbox`."
     return {'backend': self.backend, 'n_workers': self.n_workers, 'sandbox': self.sandbox}
-
-# %% ../nbs/14_recipe.ipynb #24e742d5
-def evaluate_suites(
-    recipe: Recipe,  # a `Recipe`: sampling, workers, sandbox, backend
-    model: str,  # the model to score
-    suites: str | None,  # `name=spec,...`, or None for the recipe's evaluation suites
-    out_dir,  # where `eval.json` and the verdicts go
-    data_dir=None,  # local data directory
-    limit: int | None = None,  # first N problems of each suite
-    progress: bool = True,  # progress bars
-) -> dict:
-    "`model` on `suites` (`name=spec,...`; None: the recipe's), scored with the recipe's evaluation sampling."
-    from ded_nb.data import parse_suites
-    from ded_nb.evaluate import evaluate_model
-
-    specs = parse_suites(suites) if suites else recipe.evaluation.suites
-    problems = {name: recipe_problems(recipe, spec, data_dir)[:limit] for name, spec in specs.items()}
-    world, cache = recipe_resources(recipe, progress)
-    return evaluate_model(
-        model,
-        problems,
-        recipe.evaluation.sampling,
-        out_dir,
-        world,
-        cache,
-        **recipe.run_options(),
-        progress=progress,
-        n_per_suite=recipe.evaluation.n_per_suite,
-    )
-
-# %% ../nbs/14_recipe.ipynb #e603942d
-def run_benchmarking(
-    recipe: Recipe,  # the recipe: student, benchmarking suites and sampling, workers, sandbox, backend
-    teacher_study_dir,  # the teacher study's run folder (the chosen teacher)
-    distillation_dir,  # the distillation stage's run folder (the benchmarked arm)
-    out_dir,  # one folder of verdicts per model, and `benchmarking.json`
-    data_dir=None,  # local data directory
-    progress: bool = False,  # progress bars
-) -> dict:
-    "Stage 4: base student, distilled student and teacher on the benchmarking suites, written to `benchmarking.json`."
-    from ded_nb.core import read_json, stage_file, write_json
-    from ded_nb.evaluate import evaluate_model
-
-    out = Path(out_dir)
-    chosen = read_json(stage_file(distillation_dir, 'distillation'))['benchmarked']
-    teacher = read_json(stage_file(teacher_study_dir, 'teacher_study', 'chosen'))['teacher_model']
-    world, cache = recipe_resources(recipe, progress)
-    suites, bench = bench_suites(recipe, data_dir), recipe.benchmarking.sampling
-    models = {'base student': recipe.student, 'distilled student': chosen['final_model'], 'teacher': teacher}
-    scores = {
-        label: evaluate_model(model, suites, bench, out / label.replace(' ', '_'), world, cache, **recipe.run_options(),
-                              progress=progress, n_per_suite=recipe.benchmarking.n_per_suite)['suites']
-        for label, model in models.items()
-    }
-    result = {'models': models, 'benchmarked_arm': chosen, 'sampling': asdict(bench), 'scores': scores}
-    write_json(stage_file(out, 'benchmarking'), result)
-    return result

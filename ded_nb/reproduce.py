@@ -14,9 +14,9 @@ from .recipe import PROFILES, load_recipe, recipe_to_dict
 from papermill.translators import PythonTranslator, papermill_translators
 
 # %% auto #0
-__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'plan', 'sft_compute_estimate',
-           'generation_compute_estimate', 'StageError', 'notebook_parameters', 'StageParameters', 'stage_parameters',
-           'follow_progress', 'run_stage', 'stage_times', 'reproduce']
+__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'check_recipe_sources', 'plan',
+           'sft_compute_estimate', 'generation_compute_estimate', 'StageError', 'notebook_parameters',
+           'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -61,7 +61,7 @@ def _world_hash(name):
     "The content hash of a named tiny world (its spec and WORLD_VERSION; nothing is built)."
     if not name:
         return None
-    from ded_nb.models import world_hash, ZOOS
+    from ded_nb.world import world_hash, ZOOS
 
     return world_hash(ZOOS[name]())
 
@@ -100,6 +100,16 @@ def stage_status(
         return True, 'input results changed: ' + ', '.join(moved)
     return False, 'done: same config, input results and library code'
 
+# %% ../nbs/16_reproduce.ipynb #9708090c
+def check_recipe_sources(recipe):
+    "`recipe`, once its checks that need data pass: its world and problem specs exist, its `file:` teachers are well named."
+    from ded_nb.data import check_recipe_problems
+    from ded_nb.generate import check_recipe_teachers
+
+    check_recipe_problems(recipe)
+    check_recipe_teachers(recipe)
+    return recipe
+
 # %% ../nbs/16_reproduce.ipynb #3b938ab7
 def plan(
     profile: str = 'tiny',  # a recipe profile (`ded_nb.recipe.PROFILES`) or a YAML (or JSON) profile file
@@ -113,7 +123,7 @@ def plan(
     "The stages of a recipe in order, each with its config, hash, run folder, parameters, and whether and why it runs."
     from ded_nb import __version__
 
-    recipe = load_recipe(profile, list(overrides))
+    recipe = check_recipe_sources(load_recipe(profile, list(overrides)))
     root = Path(out) if out is not None else project_root() or Path.cwd()
     # absolute: the stage kernels run in another folder (each gets these paths relative to its own)
     run_root = Path(run_root or root / '.ded' / 'runs' / recipe.name).absolute()
@@ -194,7 +204,7 @@ def generation_compute_estimate(
     tokens_per_s_per_gpu: float = 1500.0,  # vLLM decode throughput per GPU at large batch, 32B-class model (assumed)
 ) -> dict:
     "GPU-hours of the recipe's generation: smoke test, M teacher samples and k student samples per pool question."
-    from ded_nb.data import parse_problem_spec
+    from ded_nb.recipe import parse_problem_spec
 
     def size(spec, default=1000):  # a slice's length when it says one, else the default (a hub pool unread)
         part = parse_problem_spec(spec)[1]
@@ -422,7 +432,7 @@ def _build_world_first(steps: list, dry_run: bool):
     name = steps[0]['config']['recipe']['world'] if steps else None
     if name is None or dry_run or not any(s['runs'] for s in steps):
         return None
-    from ded_nb.models import get_world
+    from ded_nb.world import get_world
 
     say(f'world {name!r}: building (or loading from the cache)')
     start = time.time()
@@ -499,7 +509,7 @@ def reproduce(
         say(f"generation estimate ({gen['assumptions']['mean_tokens']:,} tokens per sample at "
             f"{gen['assumptions']['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU with vLLM, assumed): {parts}; "
             f"in all ~{gen['total_gpu_hours']} GPU-hours (~{gen['total_gpu_hours'] / 8:.1f} h on 8 GPUs)")
-        from ded_nb.distill import sft_launch_command
+        from ded_nb.sft import sft_launch_command
 
         corpus = Path(next(s['run_dir'] for s in steps if s['stage'] == 'curation')) / 'corpora' / '<ARM>.jsonl'
         launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'))

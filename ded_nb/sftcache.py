@@ -18,22 +18,24 @@ __all__ = ['TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 
 TRAINING_PATH = (  # the functions whose code decides the model an SFT run writes, chat rendering included
     'ded_nb.core.seed_everything', 'ded_nb.core.world_size', 'ded_nb.core.is_main_process',
     'ded_nb.models.chat', 'ded_nb.models.encode_chat', 'ded_nb.models.resolve_model', 'ded_nb.models._load_from',
-    'ded_nb.models.load_model', 'ded_nb.distill.SFTProfile', 'ded_nb.distill.corpus_dataset',
-    'ded_nb.distill.length_report', 'ded_nb.distill.bf16_available', 'ded_nb.distill.grad_accumulation',
-    'ded_nb.distill.sft_steps', 'ded_nb.distill._last_checkpoint', 'ded_nb.distill.sft', 'ded_nb.distill._launch_prefix',
-    'ded_nb.distill.launch_config', 'ded_nb.distill.launch_sft', 'ded_nb.distill.sft_job', 'ded_nb.distill.train_sft',
+    'ded_nb.models.load_model', 'ded_nb.recipe.SFTProfile', 'ded_nb.sft.corpus_dataset',
+    'ded_nb.sft.length_report', 'ded_nb.sft.bf16_available', 'ded_nb.recipe.grad_accumulation',
+    'ded_nb.sft.sft_steps', 'ded_nb.sft._last_checkpoint', 'ded_nb.sft.sft', 'ded_nb.sft._launch_prefix',
+    'ded_nb.sft.launch_config', 'ded_nb.sft.launch_sft', 'ded_nb.sft.sft_job', 'ded_nb.sft.train_sft',
 )
 TRAINING_PACKAGES = ('torch', 'transformers', 'tokenizers', 'trl', 'peft', 'accelerate', 'datasets', 'deepspeed')
 
 # %% ../nbs/19_sftcache.ipynb #1886e35e
 def training_code(names=TRAINING_PATH) -> dict:
-    "`{qualified name: source_digest}` of each function on the training path."
+    "`{name: source_digest}` of each function on the training path, by its name alone: moving one to another module keeps the key."
     import importlib
 
     out = {}
     for name in names:
         module, attr = name.rsplit('.', 1)
-        out[name] = source_digest(getattr(importlib.import_module(module), attr))
+        if attr in out:
+            raise ValueError(f'two functions named {attr!r} on the training path: {names}')
+        out[attr] = source_digest(getattr(importlib.import_module(module), attr))
     return out
 
 # %% ../nbs/19_sftcache.ipynb #e19cd196
@@ -84,7 +86,7 @@ def training_key(
     profile,  # the `SFTProfile` (seed and processes included)
     max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
     world=None,  # the tiny world, for `tiny:` models
-    launch_config: str | None = None,  # the accelerate config of a multi-process run (`ded_nb.distill.launch_config`)
+    launch_config: str | None = None,  # the accelerate config of a multi-process run (`ded_nb.sft.launch_config`)
 ) -> dict:
     "Everything that decides the model an SFT run trains; its `config_hash` is the run's key in the cache."
     return {

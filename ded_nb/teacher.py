@@ -478,7 +478,8 @@ def teacher_study(
 # %% ../nbs/13_teacher.ipynb #a69b4b44
 def run_teacher_study(recipe, out_dir, data_dir=None, progress: bool = True) -> dict:
     "Stage 1: the smoke test of `recipe` (its questions, suites, world and cache) into `out_dir`."
-    from ded_nb.recipe import recipe_resources, recipe_problems, eval_suites
+    from ded_nb.evaluate import recipe_resources
+    from ded_nb.data import recipe_problems, eval_suites
 
     world, cache = recipe_resources(recipe, progress)
     questions = recipe_problems(recipe, recipe.teacher_study.questions, data_dir)

@@ -29,7 +29,7 @@ def check_batched_greedy_equals_one_at_a_time(model_and_tokenizer, max_new_token
 def check_response_only_mask(model, tok, out_dir) -> tuple[list, str, str]:
     "TRL's labels mask every prompt token of the chat template and no more; ours agree. Returns (prompt ids, trained, answer)."
     from trl import SFTConfig, SFTTrainer
-    from ded_nb.distill import corpus_dataset
+    from ded_nb.sft import corpus_dataset
     from ded_nb.models import encode_chat
     question, answer = 'What is 12 + 7?', '<think>\n12 + 7 = 19.\n</think>\nThe answer is \\boxed{19}.'
     prompt_ids = tok.apply_chat_template([{'role': 'user', 'content': question}], add_generation_prompt=True,

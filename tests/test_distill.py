@@ -3,9 +3,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 import pytest
-from ded_nb.distill import sft, length_report
+from ded_nb.sft import sft, length_report
 from ded_nb.recipe import load_recipe
-from ded_nb.models import build_tiny_world, micro_zoo, render
+from ded_nb.world import build_tiny_world, micro_zoo, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +57,9 @@ def test_parallel_runs_give_the_serial_results(tmp_path, monkeypatch):
     import time
     from ded_nb.core import write_jsonl
     from ded_nb.distill import Arm, run_arms
-    from ded_nb.models import get_world, training_pairs
-    from ded_nb.recipe import apply_overrides, eval_suites
+    from ded_nb.world import get_world, training_pairs
+    from ded_nb.recipe import apply_overrides
+    from ded_nb.data import eval_suites
 
     smoke = load_recipe('smoke')
     w = get_world(smoke.world, progress=False)

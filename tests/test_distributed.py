@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from ded_nb.core import package_file
-from ded_nb.distill import train_sft, _launch_prefix, launch_config
+from ded_nb.sft import train_sft, _launch_prefix, launch_config
 from ded_nb.generate import HFBackend, SamplingParams, generate
-from ded_nb.models import build_tiny_world, micro_zoo, render
+from ded_nb.world import build_tiny_world, micro_zoo, render
 from ded_nb.recipe import load_recipe
 
 REL_TOL = 2e-5  # of the loss, per step (cross-machine variation measured: weights 2.0e-5; a wrong batch: 4.7e-4)

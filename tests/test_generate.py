@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from ded_nb.core import read_jsonl, write_jsonl
 from ded_nb.generate import OpenAIBackend, SamplingParams, generate, CompletionCache, make_backend
-from ded_nb.models import build_tiny_world, micro_zoo
+from ded_nb.world import build_tiny_world, micro_zoo
 
 @pytest.fixture(scope='module')
 def cache_dir(tmp_path_factory):
@@ -87,7 +87,7 @@ def free_port():
 @pytest.fixture(scope='module')
 def trained_micro(world, tmp_path_factory):
     "A micro model trained long enough (200 steps) to write structured `<think>` traces, saved with its tokenizer."
-    from ded_nb.models import new_model, train_lm, render
+    from ded_nb.world import new_model, train_lm, render
     tok = world.tokenizer()
     model = new_model('micro', tok, seed=7)
     pairs = [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train']]
@@ -121,7 +121,7 @@ def test_greedy_hf_equals_openai_through_transformers_serve(trained_micro):
                 if httpx.get(f'http://127.0.0.1:{port}/health', timeout=1).status_code == 200: break
             except httpx.HTTPError: time.sleep(0.5)
         assert proc.poll() is None and time.time() < deadline, 'transformers serve did not start'
-        from ded_nb.models import build_tiny_world, micro_zoo
+        from ded_nb.world import build_tiny_world, micro_zoo
         questions = [p.question for p in build_tiny_world(micro_zoo(), progress=False).problems['chain']['test'][:10]]
         params = SamplingParams(max_new_tokens=48)
         hf = generate(make_backend('hf', trained_micro), questions, params, progress=False)

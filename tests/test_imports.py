@@ -49,3 +49,20 @@ def test_find_cycle_finds_one():
 def test_each_module_imports_alone(module):
     done = subprocess.run([sys.executable, '-c', f'import ded_nb.{module}'], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def room_map() -> list:
+    "The modules of the README's room map (`nbs/index.ipynb`), top to bottom."
+    import json, re
+    nb = json.loads((PKG.parent / 'nbs' / 'index.ipynb').read_text())
+    text = ''.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown')
+    table = text[text.index('### The map'):]
+    return re.findall(r'^\| `ded_nb\.(\w+)` \|', table[:table.index('\n### ', 5)], re.M)
+
+
+def test_the_room_map_lists_every_module_below_the_modules_it_imports():
+    "Read top to bottom, the room map is an order of the import graph: each module imports only modules above it."
+    order = room_map()
+    assert sorted(order) == MODULES, f'room map vs package: missing {sorted(set(MODULES) - set(order))}, extra {sorted(set(order) - set(MODULES))}'
+    below = [(m, n) for i, m in enumerate(order) for n in sorted(imports_of(m) - {m}) if n in order[i:]]
+    assert below == [], f'modules that import one listed below them: {below}'

@@ -1,6 +1,7 @@
 "No silent truncation: the entropy and surprisal of a 5,000-token trajectory are computed over all of it."
 import pytest
-from ded_nb.models import build_tiny_world, micro_zoo, load_model
+from ded_nb.models import load_model
+from ded_nb.world import build_tiny_world, micro_zoo
 from ded_nb.teacher import corpus_token_stats
 
 

@@ -29,7 +29,8 @@ def test_response_only_loss_masks_exactly_the_prompt_tokens_of_the_real_chat_tem
 def test_lora_sft_merge_and_reload_give_the_unmerged_adapters_greedy_tokens(smollm2, tmp_path):
     import torch
     from peft import PeftModel
-    from ded_nb.distill import sft, SFTProfile
+    from ded_nb.sft import sft
+    from ded_nb.recipe import SFTProfile
     from ded_nb.generate import HFBackend, SamplingParams
     from ded_nb.models import load_model
     model, tok = smollm2

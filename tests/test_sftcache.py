@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ded_nb.core import config_hash, write_json
-from ded_nb.distill import cached_train_sft
-from ded_nb.models import build_tiny_world, micro_zoo, render
+from ded_nb.sft import cached_train_sft
+from ded_nb.world import build_tiny_world, micro_zoo, render
 from ded_nb.recipe import load_recipe
-from ded_nb.sftcache import SFTCache, training_key
+from ded_nb.sftcache import SFTCache, TRAINING_PATH, training_code, training_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ import json, sys
 import ded_nb
 assert ded_nb.__file__.startswith(sys.argv[1]), ded_nb.__file__  # the edited copy
 from ded_nb.core import config_hash
-from ded_nb.distill import SFTProfile
+from ded_nb.recipe import SFTProfile
 from ded_nb.sftcache import training_code
 print(json.dumps(config_hash(training_code())))
 '''
@@ -100,25 +100,33 @@ def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_
         path.write_text(text.replace(old, new))
 
     original = code_key()
-    edit('distill', '"Supervised fine-tuning of `model`', '"Supervised fine-tuning (reworded) of `model`')  # a docstring
-    edit('distill', '    prof = profile\n', '    prof = profile  # a comment\n')
-    edit('distill', "'H1': dict(", "'H1':   dict(")  # the study's code, off the training path
-    edit('distill', 'claim=\'the curated corpus beats a random subset', 'claim=\'the curated corpus beats any random subset')
+    edit('sft', '"Supervised fine-tuning of `model`', '"Supervised fine-tuning (reworded) of `model`')  # a docstring
+    edit('sft', '    prof = profile\n', '    prof = profile  # a comment\n')
+    edit('distill', "'each curation step improves the student at the paper protocol (Table 3)'",  # the study's code,
+         "'each curation step improves the student (Table 3)'")  # off the training path
+    edit('distill', 'seeds if name in in_headlines else second', 'seeds if name in in_headlines else second[:]')
     assert code_key() == original
     edit('models', '    prompt = tokenizer.apply_chat_template(chat(question), tokenize=False, add_generation_prompt=True)',
          '    prompt = tokenizer.apply_chat_template(chat(question), tokenize=False, add_generation_prompt=True) + ""')
     rendering = code_key()
     assert rendering != original  # chat rendering is on the training path
-    edit('distill', '    prof = profile  # a comment\n', '    prof = replace(profile)\n')
+    edit('sft', '    prof = profile  # a comment\n', '    prof = replace(profile)\n')
     assert code_key() not in (original, rendering)
+
+
+def test_a_training_function_moved_to_another_module_keeps_the_key():
+    "The key names each function on the training path by its name and code, not its module: a move trains nothing again."
+    moved = [name.replace('ded_nb.sft.', 'ded_nb.distill.') if name.endswith(('.train_sft', '.sft_steps')) else name
+             for name in TRAINING_PATH]  # `ded_nb.distill` imports both from `ded_nb.sft`
+    assert moved != list(TRAINING_PATH) and training_code(moved) == training_code()
 
 
 TRAIN_SCRIPT = '''
 import json, sys
 from dataclasses import replace
 from ded_nb.core import read_json
-from ded_nb.distill import cached_train_sft
-from ded_nb.models import build_tiny_world, micro_zoo
+from ded_nb.sft import cached_train_sft
+from ded_nb.world import build_tiny_world, micro_zoo
 from ded_nb.recipe import load_recipe
 from ded_nb.sftcache import SFTCache
 job = read_json(sys.argv[1])

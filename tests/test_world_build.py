@@ -4,7 +4,7 @@ import sys
 
 BUILD = """
 import sys
-from ded_nb.models import build_tiny_world, micro_zoo
+from ded_nb.world import build_tiny_world, micro_zoo
 build_tiny_world(micro_zoo(), sys.argv[1], progress=True)
 """
 

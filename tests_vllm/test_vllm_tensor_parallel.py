@@ -8,7 +8,7 @@ import pytest
 
 vllm = pytest.importorskip('vllm')
 from ded_nb.generate import SamplingParams, generate, make_backend
-from ded_nb.models import build_tiny_world, default_zoo
+from ded_nb.world import build_tiny_world, default_zoo
 
 
 def test_tensor_parallel_2_gives_the_tp1_greedy_outputs(monkeypatch):
