@@ -6,6 +6,17 @@
 from __future__ import annotations
 import argparse, functools, inspect, json, sys
 from pathlib import Path
+from .core import JsonlError, RunDir, is_main_process
+from .curate import run_curation
+from .data import DataNotFoundError, ProblemSpecError, benchmark_table, decontamination_report
+from .evaluate import check_recipe_sources, evaluate_suites, grade_file, measure_world
+from .generate import CompletionCache, SamplingParams, generate_file
+from .models import cache_root
+from .recipe import PROFILES, RecipeError, load_recipe, recipe_to_dict, recipe_yaml
+from .sandbox import Limits, SandboxUnavailable
+from .sft import distill_corpus, sft_job
+from .teacher import run_teacher_study
+from .world import ZOOS, get_world
 
 # %% auto #0
 __all__ = ['grade_command', 'benchmarks_command', 'decontaminate_command', 'generate_command', 'tiny_world_command',
@@ -17,7 +28,7 @@ def _default(fn, name: str):
     "The default of parameter `name` of `fn`."
     return inspect.signature(fn).parameters[name].default
 
-
+# %% ../nbs/10_cli.ipynb #d60bbb69
 def _given(args, **names) -> dict:
     "`{parameter: args.<option>}` for each option the user set (not None)."
     return {param: getattr(args, opt) for param, opt in names.items() if getattr(args, opt) is not None}
@@ -25,8 +36,6 @@ def _given(args, **names) -> dict:
 # %% ../nbs/10_cli.ipynb #d8201ab6
 def grade_command(args) -> dict:
     "`ded grade`: grade a responses file against a benchmark (`ded_nb.evaluate.grade_file`)."
-    from ded_nb.evaluate import grade_file
-    from ded_nb.sandbox import Limits
 
     if args.unsafe_no_sandbox:
         print('ded grade: WARNING: --unsafe-no-sandbox: model-written code runs WITHOUT isolation', file=sys.stderr)
@@ -60,7 +69,6 @@ def grade_command(args) -> dict:
 # %% ../nbs/10_cli.ipynb #d869032e
 def benchmarks_command(args) -> list:
     "`ded benchmarks`: each registered benchmark with its kind and source (local file or hub id)."
-    from ded_nb.data import benchmark_table
 
     rows = benchmark_table(args.data_dir)
     for r in rows:
@@ -70,7 +78,6 @@ def benchmarks_command(args) -> list:
 # %% ../nbs/10_cli.ipynb #8b16abd5
 def decontaminate_command(args) -> dict:
     "`ded decontaminate`: n-gram overlaps of a question pool with benchmarks (`ded_nb.data.decontamination_report`)."
-    from ded_nb.data import decontamination_report
 
     return decontamination_report(
         args.pool,
@@ -85,9 +92,6 @@ def decontaminate_command(args) -> dict:
 # %% ../nbs/10_cli.ipynb #4d5a6d49
 def generate_command(args) -> dict:
     "`ded generate`: problems -> responses JSONL in the `ded grade` row format (`ded_nb.generate.generate_file`)."
-    from ded_nb.generate import generate_file, SamplingParams, CompletionCache
-    from ded_nb.models import cache_root
-    from ded_nb.world import get_world
 
     params = SamplingParams(
         **_given(
@@ -125,8 +129,6 @@ def generate_command(args) -> dict:
 def tiny_world_command(args) -> dict:
     "`ded tiny-world`: build (or load) a tiny world; with `--measure`, each model's accuracy and entropy."
     import time
-    from ded_nb.world import get_world
-    from ded_nb.evaluate import measure_world
 
     start = time.time()
     world = get_world(args.world)
@@ -144,19 +146,15 @@ def tiny_world_command(args) -> dict:
 # %% ../nbs/10_cli.ipynb #bad3f60b
 def _recipe(args):
     "The recipe of a recipe verb: `--profile` and every `--set`, with its checks that need data."
-    from ded_nb.recipe import load_recipe
-    from ded_nb.reproduce import check_recipe_sources
 
     return check_recipe_sources(load_recipe(args.profile, args.set or []))
 
-
+# %% ../nbs/10_cli.ipynb #dbffe078
 def in_run_folder(verb):
     "A recipe verb `verb(args, recipe)` in the run-folder convention: `config.json` first, `done.json` last."
 
     @functools.wraps(verb)
     def run(args):
-        from ded_nb.core import RunDir, is_main_process
-        from ded_nb.recipe import recipe_to_dict
 
         recipe = _recipe(args)
         options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != 'func'}
@@ -175,7 +173,6 @@ def in_run_folder(verb):
 # %% ../nbs/10_cli.ipynb #3ecd7745
 def recipe_command(args) -> dict:
     "`ded recipe`: print the recipe (a profile with overrides) as a YAML profile, to read or to save and edit."
-    from ded_nb.recipe import recipe_yaml
 
     print(recipe_yaml(_recipe(args)), end='')
 
@@ -183,7 +180,6 @@ def recipe_command(args) -> dict:
 @in_run_folder
 def evaluate_command(args, recipe) -> dict:
     "`ded evaluate`: a model on suites with the recipe's evaluation sampling (`ded_nb.evaluate.evaluate_suites`)."
-    from ded_nb.evaluate import evaluate_suites
 
     res = evaluate_suites(
         recipe,
@@ -203,7 +199,6 @@ def evaluate_command(args, recipe) -> dict:
 @in_run_folder
 def teacher_study_command(args, recipe) -> dict:
     "`ded teacher-study`: the recipe's smoke test over its teachers (`ded_nb.teacher.run_teacher_study`)."
-    from ded_nb.teacher import run_teacher_study
 
     res = run_teacher_study(recipe, args.out, args.data_dir, progress=not args.no_progress)
     return {
@@ -215,7 +210,6 @@ def teacher_study_command(args, recipe) -> dict:
 @in_run_folder
 def curate_command(args, recipe) -> dict:
     "`ded curate`: the recipe's curation with a teacher (`ded_nb.curate.run_curation`, as stage 2)."
-    from ded_nb.curate import run_curation
 
     res = run_curation(
         recipe, args.teacher or recipe.teachers[0], args.out, args.data_dir, progress=not args.no_progress
@@ -229,7 +223,6 @@ def curate_command(args, recipe) -> dict:
 @in_run_folder
 def distill_command(args, recipe) -> dict:
     "`ded distill`: SFT of the recipe's student on a corpus JSONL (`ded_nb.sft.distill_corpus`)."
-    from ded_nb.sft import distill_corpus
 
     m = distill_corpus(recipe, args.corpus, args.out, lora=args.lora, seed=args.seed, progress=not args.no_progress)
     return {
@@ -240,7 +233,6 @@ def distill_command(args, recipe) -> dict:
 # %% ../nbs/10_cli.ipynb #88e62352
 def sft_job_command(args) -> dict:
     "`ded sft-job JOB`: the SFT a job file describes, in this process (one of the processes `launch_sft` starts)."
-    from ded_nb.sft import sft_job
 
     m = sft_job(args.job)
     return {k: m[k] for k in ('samples_trained', 'steps', 'train_loss', 'processes', 'final_model')}
@@ -249,7 +241,7 @@ def sft_job_command(args) -> dict:
 # %% ../nbs/10_cli.ipynb #0a0610f4
 def reproduce_command(args) -> list:
     "`ded reproduce`: the stage notebooks of the recipe through papermill (`ded_nb.reproduce.reproduce`)."
-    from ded_nb.reproduce import reproduce
+    from ded_nb.reproduce import reproduce  # lazy: it imports papermill (~1.7 s), which only this verb needs
 
     log = reproduce(
         args.profile,
@@ -267,7 +259,6 @@ def reproduce_command(args) -> list:
 # %% ../nbs/10_cli.ipynb #8dafd2f8
 def _common(p, world=True, data=True):
     "Options most verbs share."
-    from ded_nb.world import ZOOS
 
     if world:
         p.add_argument(
@@ -279,10 +270,9 @@ def _common(p, world=True, data=True):
         )
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
 
-
+# %% ../nbs/10_cli.ipynb #1100a9b1
 def _recipe_options(p):
     "`--profile` and `--set`, the options of every recipe verb."
-    from ded_nb.recipe import PROFILES
 
     p.add_argument('--profile', default='tiny', help=f"a recipe profile ({', '.join(PROFILES)}) or a YAML (or JSON) profile file")
     p.add_argument(
@@ -295,8 +285,6 @@ def _recipe_options(p):
 # %% ../nbs/10_cli.ipynb #bcec7fe3
 def _grade_parser(sub):
     "`ded grade`'s options."
-    from ded_nb.evaluate import grade_file
-    from ded_nb.sandbox import Limits
 
     g = sub.add_parser('grade', help='grade model responses against a benchmark')
     g.add_argument(
@@ -341,7 +329,6 @@ def _grade_parser(sub):
 # %% ../nbs/10_cli.ipynb #55115b14
 def _generate_parser(sub):
     "`ded generate`'s options (sampling defaults: `SamplingParams`'s)."
-    from ded_nb.generate import SamplingParams
 
     d = SamplingParams()
     gen = sub.add_parser('generate', help='generate responses (ded grade row format), cached as they finish')
@@ -375,7 +362,6 @@ def _generate_parser(sub):
 # %% ../nbs/10_cli.ipynb #c3bd6fa1
 def _data_parsers(sub):
     "`ded tiny-world`, `ded benchmarks` and `ded decontaminate`."
-    from ded_nb.world import ZOOS
 
     tw = sub.add_parser('tiny-world', help='build (or load) a tiny world: tokenizer, teachers, student')
     tw.add_argument('--world', default='default', choices=sorted(ZOOS))
@@ -452,11 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/10_cli.ipynb #1af4e09d
 def user_errors() -> tuple:
     "The exception types `main` reports as one line."
-    from ded_nb.core import JsonlError
-    from ded_nb.data import ProblemSpecError, DataNotFoundError
-    from ded_nb.recipe import RecipeError
-    from ded_nb.reproduce import StageError
-    from ded_nb.sandbox import SandboxUnavailable
+    from ded_nb.reproduce import StageError  # lazy: it imports papermill (~1.7 s)
 
     return (
         JsonlError,
@@ -477,7 +459,6 @@ def main(argv=None):
     except user_errors() as e:
         print(f'ded {args.verb}: error: {e}', file=sys.stderr)
         sys.exit(2)
-    from ded_nb.core import is_main_process
 
     if args.verb not in ('benchmarks', 'recipe') and is_main_process():  # one summary per launched run, not per process
         print(json.dumps(result))

@@ -11,7 +11,7 @@ from functools import cache, partial
 from .core import Problem, Response, Verdict
 from .pool import TimeoutPool, PoolResult
 from .sandbox import Limits, RunResult, run_python, start_python
-from .grade import final_part
+from .grade import final_part, grade_responses, think_format_ok
 
 # %% auto #0
 __all__ = ['PREAMBLE_MODULES', 'PREAMBLE', 'PLAIN_CODEC', 'NotPlain', 'to_plain', 'from_plain', 'PROGRAM_DRIVER', 'REPLY_REASONS',
@@ -23,7 +23,7 @@ __all__ = ['PREAMBLE_MODULES', 'PREAMBLE', 'PLAIN_CODEC', 'NotPlain', 'to_plain'
 # %% ../nbs/06_codegrade.ipynb #957cfab6
 _FENCE = re.compile(r'```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```', re.DOTALL)
 
-
+# %% ../nbs/06_codegrade.ipynb #4c83d884
 def extract_code(response: str, which: str = 'last', languages=('python', 'py', 'python3', '')) -> str | None:
     "The program in `response`: its last (or first) fenced block in one of `languages`, or the raw final part."
     part = final_part(response)
@@ -55,6 +55,8 @@ PREAMBLE_MODULES = [
     'sys',
     'json',
 ]
+
+# %% ../nbs/06_codegrade.ipynb #9e39aca8
 PREAMBLE = (
     '\n'.join(f'from {m} import *' for m in PREAMBLE_MODULES)
     + '\nfrom builtins import *\nfrom typing import *\n'
@@ -67,18 +69,18 @@ PREAMBLE = (
 def _stripped_lines(text: str) -> list[str]:
     return [line.strip() for line in text.strip().split('\n')]
 
-
+# %% ../nbs/06_codegrade.ipynb #0a5ac2df
 def _decimals(line: str):
     try:
         return [Decimal(tok) for tok in line.split()]
     except InvalidOperation:
         return None
 
-
+# %% ../nbs/06_codegrade.ipynb #14cf1379
 def _close(a: Decimal, b: Decimal, tol: float) -> bool:
     return abs(a - b) <= Decimal(str(tol)) * max(Decimal(1), abs(b))
 
-
+# %% ../nbs/06_codegrade.ipynb #e6da6166
 def stdout_matches(output: str, expected: str, float_tol: float | None = None) -> bool:
     "Whether program `output` matches `expected` under LiveCodeBench's line-wise rules (optional float tolerance)."
     got, want = _stripped_lines(output), _stripped_lines(expected)
@@ -121,7 +123,7 @@ def _preamble_names() -> frozenset:
     exec(PREAMBLE.replace('sys.setrecursionlimit(50000)', ''), namespace)
     return frozenset(namespace)
 
-
+# %% ../nbs/06_codegrade.ipynb #e28ec864
 def _bound_names(tree: ast.AST) -> set:
     "Every name `tree` binds anywhere: assignments, loop and `with` targets, defs, classes, imports, arguments."
     names = set()
@@ -138,12 +140,12 @@ def _bound_names(tree: ast.AST) -> set:
             names.add(node.name)
     return names
 
-
+# %% ../nbs/06_codegrade.ipynb #08d4935c
 def _loaded_names(tree: ast.AST) -> set:
     "Every name `tree` reads."
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
-
+# %% ../nbs/06_codegrade.ipynb #2b414c0a
 def _parses(code: str) -> ast.AST:
     "`code` parsed, or an empty module when it is not Python."
     try:
@@ -151,7 +153,7 @@ def _parses(code: str) -> ast.AST:
     except SyntaxError:
         return ast.Module(body=[], type_ignores=[])
 
-
+# %% ../nbs/06_codegrade.ipynb #7621d0e5
 def program_names(script: str, prelude: str = '', entry_point: str | None = None) -> list[str]:
     "The names `script` takes from the program: loaded, and bound by none of it, `prelude`, the preamble, builtins."
     known = _bound_names(_parses(script)) | _bound_names(_parses(prelude)) | _preamble_names() | set(dir(builtins))
@@ -163,7 +165,7 @@ def _literal(node):
     "The value of a literal expression node, or raise ValueError."
     return ast.literal_eval(node)
 
-
+# %% ../nbs/06_codegrade.ipynb #07fca85b
 def script_suite(
     test_code: str,  # the test, run whole by the checker
     setup: str = '',  # code the test needs first (MBPP's `test_setup_code`)
@@ -178,7 +180,7 @@ def script_suite(
         'script', script=test_code, prelude=prelude, program_names=program_names(test_code, prelude, entry_point)
     )
 
-
+# %% ../nbs/06_codegrade.ipynb #be9daf44
 def parse_assert_suite(
     test_code: str,  # the test: asserts, or HumanEval's `def check(candidate)`
     setup: str = '',  # code the test needs first (MBPP's `test_setup_code`)
@@ -336,8 +338,12 @@ def from_plain(text):
     finally:
         sys.setrecursionlimit(limit)
 """
+
+# %% ../nbs/06_codegrade.ipynb #08195361
 _codec = {'__name__': 'ded_nb.codegrade.plain'}
 exec(PLAIN_CODEC, _codec)
+
+# %% ../nbs/06_codegrade.ipynb #bb6acd49
 NotPlain, to_plain, from_plain = _codec['NotPlain'], _codec['to_plain'], _codec['from_plain']
 
 # %% ../nbs/06_codegrade.ipynb #4f0d8b6c
@@ -445,7 +451,7 @@ def program_job(code: str, preamble: str, seconds: float, solution_class=False, 
         }
     )
 
-
+# %% ../nbs/06_codegrade.ipynb #2346c22d
 # the verdict reason of each failed reply's status (any other status: `runtime_error`)
 REPLY_REASONS = {
     'timeout': 'timeout',
@@ -454,7 +460,7 @@ REPLY_REASONS = {
     'compile_error': 'compile_error',
 }
 
-
+# %% ../nbs/06_codegrade.ipynb #95648dfe
 def read_reply(line: str) -> tuple[int, str, object]:
     "(index, status, value) of one reply line; the value of an `ok` reply decoded by `from_plain`; ValueError else."
     index, status, payload = line.split('\t', 2)
@@ -599,7 +605,7 @@ class CodeVerdict:
     tests_total: int = 0
     seconds: float = 0.0
 
-
+# %% ../nbs/06_codegrade.ipynb #6562e5df
 def _from_run(run: RunResult, test: int, total: int, passed: int) -> CodeVerdict:
     "A failing verdict for a sandbox run that did not exit cleanly."
     reason = {'timeout': 'timeout', 'memory': 'memory', 'output_limit': 'output_limit'}.get(run.status, 'runtime_error')
@@ -644,12 +650,12 @@ def _requests(suite: TestSuite) -> tuple[list[dict], list[int | None]]:
         test += kind == 'check'
     return requests, tests
 
-
+# %% ../nbs/06_codegrade.ipynb #a5ceb87a
 def _expected(suite: TestSuite, test: int):
     "The expected value of test `test`: JSON for functional tests, a Python literal for calls."
     return json.loads(suite.expected[test]) if suite.kind == 'functional' else suite.expected[test]
 
-
+# %% ../nbs/06_codegrade.ipynb #f04c5032
 def _same(got, want, functional: bool) -> bool:
     "Host-side comparison of two plain values (a functional result's tuple counts as the JSON list it becomes)."
     if functional and type(got) is tuple:
@@ -659,7 +665,7 @@ def _same(got, want, functional: bool) -> bool:
     except Exception:
         return False
 
-
+# %% ../nbs/06_codegrade.ipynb #ee7481e0
 def run_host_checked_suite(
     code: str,  # the program
     suite: TestSuite,  # functional or calls tests
@@ -790,7 +796,7 @@ def run_suite(
 class NoTests(ValueError):
     "A code problem without tests we can run: its rows get the verdict `no_tests`, neither correct nor wrong."
 
-
+# %% ../nbs/06_codegrade.ipynb #edb8a645
 def suite_for(problem: Problem) -> TestSuite:
     "The test suite of a code `problem` from the registry (lcb public tests, humaneval, mbpp)."
     m = problem.meta
@@ -833,7 +839,7 @@ except ValueError: data = json.loads(pickle.loads(zlib.decompress(base64.b64deco
 print(json.dumps(data))
 '''
 
-
+# %% ../nbs/06_codegrade.ipynb #3409d5bd
 def decode_private_tests(raw: str, mode='bwrap') -> list[dict]:
     "LiveCodeBench private tests (JSON, or base64-zlib-pickled JSON) decoded inside the sandbox."
     run = run_python(
@@ -865,7 +871,6 @@ def grade_code_responses(
     prefilled_think=False,  # the prompt ended with `<think>`
 ) -> list[Verdict]:
     "Grade code `responses` against `problems` (list or dict) in the sandbox; one `Verdict` per response."
-    from ded_nb.grade import think_format_ok
 
     if not isinstance(problems, dict):
         problems = {p.id: p for p in problems}
@@ -938,7 +943,6 @@ def grade_mixed(
     code_options: dict | None = None,  # more arguments of `grade_code_responses` (limits, which, ...)
 ) -> list[Verdict]:
     "Grade `responses` against `problems` (id -> Problem): math/mcq with the grader, code in the sandbox; in order."
-    from ded_nb.grade import grade_responses
 
     code_idx = [i for i, r in enumerate(responses) if problems[r.problem_id].kind == 'code']
     text_idx = [i for i, r in enumerate(responses) if problems[r.problem_id].kind != 'code']

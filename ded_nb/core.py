@@ -68,7 +68,7 @@ class RecordError(ValueError):
 # %% ../nbs/00_core.ipynb #4033e990
 _TYPE_CHECKS = {'str': (str,), 'int': (int,), 'bool': (bool,), 'dict': (dict,), 'float': (int, float)}
 
-
+# %% ../nbs/00_core.ipynb #00be538e
 def _check_type(name, annotation, value):
     "Raise `RecordError` unless `value` fits the annotation string `annotation` (e.g. `str | None`)."
     alternatives = [a.strip() for a in str(annotation).split('|')]
@@ -86,7 +86,7 @@ def _check_type(name, annotation, value):
             return
     raise RecordError(name, f"expected {annotation}, got {type(value).__name__} {value!r:.60}")
 
-
+# %% ../nbs/00_core.ipynb #76f4552e
 def record_from_dict(cls, d: dict):
     "Build record `cls` from dict `d`, checking field types; unknown keys go to `extra`."
     if not isinstance(d, dict):
@@ -157,7 +157,7 @@ def _to_jsonable(row):
     "A dict for JSON: records are flattened, other values left as they are."
     return record_to_dict(row) if dataclasses.is_dataclass(row) else row
 
-
+# %% ../nbs/00_core.ipynb #ea929ddc
 @contextmanager
 def atomic_write(path):
     "A text file to write that replaces `path` only when complete (temp file, fsync, rename); removed on error."
@@ -217,7 +217,7 @@ def is_checkout(folder: Path) -> bool:
     settings.read(ini, encoding='utf-8')
     return settings['DEFAULT'].get('lib_name') == 'ded_nb'
 
-
+# %% ../nbs/00_core.ipynb #33b63061
 def project_root() -> Path | None:
     "The ded-nb checkout above this module or the current directory, or None (an installed package used elsewhere)."
     here = Path(globals().get('__file__', Path.cwd() / 'x')).resolve().parent
@@ -226,7 +226,6 @@ def project_root() -> Path | None:
             if is_checkout(p):
                 return p
     return None
-
 
 # %% ../nbs/00_core.ipynb #2e1ac87b
 def package_file(*parts: str) -> Path:
@@ -262,7 +261,7 @@ TRACKED_PACKAGES = (
     'nbdev',
 )
 
-
+# %% ../nbs/00_core.ipynb #3b40e1cb
 def package_versions(names=TRACKED_PACKAGES) -> dict:
     "Installed versions of `names` (None where not installed)."
     out = {}
@@ -349,11 +348,10 @@ def world_size() -> int:
     "Processes of this data-parallel run: `WORLD_SIZE` as `torchrun` / `accelerate launch` set it, else 1."
     return max(1, int(os.environ.get('WORLD_SIZE', '1')))
 
-
+# %% ../nbs/00_core.ipynb #753f6095
 def is_main_process() -> bool:
     "This process is rank 0 of its run, or the only process: the one that writes the files a run shares."
     return int(os.environ.get('RANK', '0')) == 0
-
 
 # %% ../nbs/00_core.ipynb #9f4f482b
 STAGE_FILES = {  # stage -> {role: file or glob in its run folder}: `result` is what its library function writes
@@ -364,7 +362,7 @@ STAGE_FILES = {  # stage -> {role: file or glob in its run folder}: `result` is 
     'benchmarking': {'result': 'benchmarking.json'},
 }
 
-
+# %% ../nbs/00_core.ipynb #483e2243
 def stage_file(
     folder,  # a stage's run folder
     stage: str,  # its stage name (a key of `STAGE_FILES`)
@@ -376,7 +374,7 @@ def stage_file(
 # %% ../nbs/00_core.ipynb #a263d98c
 VOLATILE_KEYS = ('provenance', 'seconds', 'tokens_per_s')  # what may differ between two runs with equal results
 
-
+# %% ../nbs/00_core.ipynb #2d5e3f1d
 def _stable(value):
     "`value` without the keys of `VOLATILE_KEYS`, at any depth."
     if isinstance(value, dict):
@@ -385,7 +383,7 @@ def _stable(value):
         return [_stable(v) for v in value]
     return value
 
-
+# %% ../nbs/00_core.ipynb #3eb16326
 def _file_content(path: Path):
     "What a result file holds: JSON and JSONL parsed and made stable, any other file's sha256."
     if path.suffix == '.json':
@@ -394,7 +392,7 @@ def _file_content(path: Path):
         return [_stable(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
     return file_sha256(path)
 
-
+# %% ../nbs/00_core.ipynb #42f577d2
 def results_digest(
     folder,  # a stage's run folder
     stage: str,  # its stage name (a key of `STAGE_FILES`)
@@ -423,7 +421,7 @@ def _without_docstrings(tree):
                 node.body = node.body[1:] or [ast.Pass()]
     return tree
 
-
+# %% ../nbs/00_core.ipynb #e459fc87
 def code_digest(source: str) -> str:
     "sha256 of Python `source` as code: its syntax tree without docstrings (comments and layout never count)."
     import ast
@@ -499,18 +497,18 @@ def quiet():
 # %% ../nbs/00_core.ipynb #pl000002
 PROGRESS_LOG_ENV = 'DED_PROGRESS_LOG'  # the file a stage's progress lines are appended to (set by the runner)
 
-
+# %% ../nbs/00_core.ipynb #2cd9697c
 def in_ipython() -> bool:
     "Is this code running under IPython (a notebook's kernel, papermill, `nbdev_test`)?"
     ipython = sys.modules.get('IPython')
     return ipython is not None and ipython.get_ipython() is not None
 
-
+# %% ../nbs/00_core.ipynb #41767fa4
 def say(message: str):
     "Print a line where a reader sees it: stdout under IPython (JupyterLab paints stderr as an alarm), else stderr."
     print(message, file=sys.stdout if in_ipython() else sys.stderr, flush=True)
 
-
+# %% ../nbs/00_core.ipynb #63be89a6
 def progress_line(message: str):
     "`say` `message`, and append it to the runner's progress log when one is set."
     say(message)

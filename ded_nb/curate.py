@@ -10,6 +10,9 @@ from pathlib import Path
 from .core import Problem, read_jsonl, write_jsonl, write_json, stage_file
 from .grade import think_format_ok
 from .recipe import Recipe, RecipeError
+from .data import curation_pools, decontaminate, eval_suites
+from .evaluate import as_backend, generate_and_grade, recipe_resources
+from .models import encode_chat, load_model
 
 # %% auto #0
 __all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'farthest_from_longest', 'diverse_indices',
@@ -112,7 +115,7 @@ def diverse_indices(items: list, p: int, start: str = 'pair') -> list[int]:
         return sorted(farthest_from_longest(items, p))
     raise ValueError(f'start: pair or longest, got {start!r}')
 
-
+# %% ../nbs/11_curate.ipynb #9b6a33f6
 def select_diverse(
     trajs: list[Trajectory],  # trajectories of any number of questions
     p: int,  # kept per question
@@ -227,7 +230,6 @@ def sample_trajectories(
     desc: str = 'sample',  # its label
 ) -> list[Trajectory]:
     "`params.n` graded samples per problem from `model`, as `Trajectory` rows with lengths in the student's tokenizer."
-    from ded_nb.evaluate import generate_and_grade, as_backend
 
     rows = generate_and_grade(
         as_backend(model, world, backend), problems, params, cache, batch_size, n_workers, sandbox, progress, desc
@@ -285,7 +287,6 @@ def student_pass_rates(
     progress: bool = True,  # a progress bar
 ) -> dict:
     "Share of the `params.n` student samples that are correct, per question id."
-    from ded_nb.evaluate import as_backend
 
     be = as_backend(student, world, backend)
     trajs = sample_trajectories(
@@ -304,9 +305,6 @@ def student_pass_rates(
     for t in trajs:
         rates.setdefault(t.problem_id, []).append(bool(t.correct))
     return {pid: sum(v) / len(v) for pid, v in rates.items()}
-
-# %% ../nbs/11_curate.ipynb #82bd3051
-from .recipe import ARM_CORPORA  # the corpora `curation_arms` builds, in the paper's order
 
 # %% ../nbs/11_curate.ipynb #65d00448
 def curation_arms(
@@ -438,7 +436,6 @@ def _curate_domain(
 # %% ../nbs/11_curate.ipynb #ea9c5dd8
 def check_length_budget(recipe: Recipe, tokenizer, questions: list[str]) -> dict:
     "Check `curation.max_tokens` + the longest prompt (student tokens, chat template) fits every SFT context."
-    from ded_nb.models import encode_chat
 
     overhead = max((len(encode_chat(tokenizer, q, '', max_len=10**9)['input_ids']) for q in questions), default=0)
     need = recipe.curation.max_tokens + overhead
@@ -468,8 +465,6 @@ def curation_study(
     progress: bool = True,  # progress bars
 ) -> dict:
     "Stage 2: samples, pass rates, the four arms per domain, length extremes and the mix; written to `out_dir`."
-    from ded_nb.models import load_model
-    from ded_nb.data import decontaminate
 
     C, out = recipe.curation, Path(out_dir)
     (out / 'corpora').mkdir(parents=True, exist_ok=True)
@@ -527,8 +522,6 @@ def run_curation(
     progress: bool = True,  # progress bars
 ) -> dict:
     "Stage 2: curation of `recipe`'s pools with `teacher` into `out_dir`."
-    from ded_nb.evaluate import recipe_resources
-    from ded_nb.data import curation_pools, eval_suites
 
     world, cache = recipe_resources(recipe, progress)
     eval_problems = [p for suite in eval_suites(recipe, data_dir=data_dir).values() for p in suite]

@@ -9,8 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
-from .core import Problem, read_jsonl, project_root
+from .core import JsonlError, Problem, project_root, read_jsonl, write_jsonl
 from .recipe import ProblemSpecError, Recipe, RecipeError, parse_problem_spec, problem_specs, recipe_to_dict
+from .grade import last_boxed
+from .tasks import FAMILIES, SPLIT_ORDER, WORLD_PROBLEMS, world_problems
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'GPQA_SUFFIX', 'LCB_HUB_FILES', 'HUB_POOLS', 'find_data_dir', 'DataNotFoundError', 'BenchmarkSpec',
@@ -66,7 +68,7 @@ class BenchmarkSpec:
 # %% ../nbs/02_data.ipynb #2b8607f0
 BENCHMARKS: dict[str, BenchmarkSpec] = {}
 
-
+# %% ../nbs/02_data.ipynb #49f76e6b
 def register_benchmark(spec: BenchmarkSpec) -> BenchmarkSpec:
     "Add `spec` to the registry (replacing one of the same name)."
     BENCHMARKS[spec.name] = spec
@@ -133,7 +135,7 @@ def _math500_row(row) -> Problem:
         {'subject': row.get('subject'), 'level': row.get('level'), 'solution': row.get('solution')},
     )
 
-
+# %% ../nbs/02_data.ipynb #bd797d80
 def load_math500_local(path) -> list[Problem]:
     "MATH-500 from `math500.norm.jsonl` (or the original PRM800K `test.jsonl`)."
     return [_math500_row(r) for r in read_jsonl(path)]
@@ -172,7 +174,7 @@ def _aime_row(row, year) -> Problem:
     }
     return Problem(str(row['id']), f'aime{str(year)[-2:]}', 'math', question, str(row['answer']), meta)
 
-
+# %% ../nbs/02_data.ipynb #540dee00
 def load_aime_local(path, year) -> list[Problem]:
     "AIME `year` from the normalised local file (ids `YYYY-I-n`, official order)."
     return [_aime_row(r, year) for r in read_jsonl(path)]
@@ -180,7 +182,7 @@ def load_aime_local(path, year) -> list[Problem]:
 # %% ../nbs/02_data.ipynb #f3a25cf7
 _AIME_URL = re.compile(r'(\d{4})_AIME_(I{1,2})_Problems/Problem_(\d+)')
 
-
+# %% ../nbs/02_data.ipynb #db8d0b76
 def load_aime24_hub() -> list[Problem]:
     "AIME 2024 from the hub (HuggingFaceH4/aime_2024); ids rebuilt from the AoPS url."
     import datasets
@@ -284,7 +286,7 @@ def _gpqa_problem(
         {'options': options, 'choice_seed': choice_seed},
     )
 
-
+# %% ../nbs/02_data.ipynb #1ae6a935
 def load_gpqa_local(path, choice_seed=0) -> list[Problem]:
     "GPQA-Diamond from LIMO's `gpqa_diamond_limo.jsonl` (correct option first in the file)."
     out = []
@@ -299,7 +301,7 @@ def load_gpqa_local(path, choice_seed=0) -> list[Problem]:
 # %% ../nbs/02_data.ipynb #7cfd4a3c
 GPQA_SUFFIX = 'Please reason step-by-step and put your choice letter without any other text with \\boxed{} in the end.'
 
-
+# %% ../nbs/02_data.ipynb #36a4e312
 def load_gpqa_hub(choice_seed=0) -> list[Problem]:
     "GPQA-Diamond from the gated hub copy Idavidrein/gpqa (log in first); ids are its `Record ID`."
     import datasets
@@ -358,7 +360,7 @@ def _lcb_problem(row, public_tests, private_tests=None) -> Problem:
     )
     return Problem(str(row.get('id') or row['question_id']), 'lcb', 'code', row['question_content'], None, meta)
 
-
+# %% ../nbs/02_data.ipynb #5e4a47b9
 def filter_lcb(
     problems,  # LiveCodeBench problems
     start_date=None,  # earliest contest date, ISO (None: any)
@@ -419,7 +421,7 @@ def load_lcb_local(
 # %% ../nbs/02_data.ipynb #2777452a
 LCB_HUB_FILES = ['test.jsonl', 'test2.jsonl', 'test3.jsonl', 'test4.jsonl', 'test5.jsonl', 'test6.jsonl']
 
-
+# %% ../nbs/02_data.ipynb #1cd1fb19
 def load_lcb_hub(start_date=None, end_date=None, difficulty=None, platform=None) -> list[Problem]:
     "LiveCodeBench code generation (all releases) from the raw JSONL files of livecodebench/code_generation_lite."
     from huggingface_hub import hf_hub_download
@@ -432,7 +434,7 @@ def load_lcb_hub(start_date=None, end_date=None, difficulty=None, platform=None)
     check_lcb_window(problems, start_date, end_date, 'the hub copy livecodebench/code_generation_lite')
     return filter_lcb(problems, start_date, end_date, difficulty, platform)
 
-
+# %% ../nbs/02_data.ipynb #21adfb3c
 _LCB_OPTIONS = {'start_date': None, 'end_date': None, 'difficulty': None, 'platform': None}
 register_benchmark(
     BenchmarkSpec(
@@ -460,7 +462,7 @@ def _humaneval_problem(row) -> Problem:
         {'entry_point': entry, 'test': row['test'], 'canonical_solution': row['canonical_solution']},
     )
 
-
+# %% ../nbs/02_data.ipynb #c29a2c1a
 def load_humaneval_local(path) -> list[Problem]:
     "HumanEval from `humaneval-python.jsonl`."
     return [_humaneval_problem(r) for r in read_jsonl(path)]
@@ -491,7 +493,7 @@ def _mbpp_problem(row) -> Problem:
         },
     )
 
-
+# %% ../nbs/02_data.ipynb #0d70a5bc
 def load_mbpp_local(path) -> list[Problem]:
     "MBPP (all 974 problems) from `mbpp.jsonl`."
     return [_mbpp_problem(r) for r in read_jsonl(path)]
@@ -533,7 +535,7 @@ def _aime_pool_id(year, part, number) -> str:
     "`YYYY-n` before 2000 (one contest a year), `YYYY-I-n` / `YYYY-II-n` after."
     return f'{year}-{number}' if int(year) < 2000 else f"{year}-{'I' * int(part)}-{number}"
 
-
+# %% ../nbs/02_data.ipynb #1e840f56
 def load_aime_pool_local(path) -> list[Problem]:
     "AIME 1983-2023 from DeepScaleR's `aime.json`."
     rows = json.loads(Path(path).read_text(encoding='utf-8'))
@@ -576,7 +578,7 @@ def _math_train_problem(i: int, question: str, answer: str | None, meta: dict) -
     "Row `i` of the MATH training set, whichever copy it came from."
     return Problem(f'math-train-{i}', 'math_train', 'math', question, answer, meta)
 
-
+# %% ../nbs/02_data.ipynb #97a3be48
 def load_math_train_local(path) -> list[Problem]:
     "The MATH training set (7,474 problems) from DeepScaleR's `math.json`."
     rows = json.loads(Path(path).read_text(encoding='utf-8'))
@@ -594,7 +596,6 @@ def load_math_train_local(path) -> list[Problem]:
 def load_math_train_hub() -> list[Problem]:
     "The MATH training set from the hub (DigitalLearningGmbH/MATH-lighteval); gold = the solution's last `\\boxed{}`."
     import datasets
-    from ded_nb.grade import last_boxed
 
     rows = datasets.load_dataset('DigitalLearningGmbH/MATH-lighteval', split='train')
     return [
@@ -603,7 +604,6 @@ def load_math_train_hub() -> list[Problem]:
         )
         for i, r in enumerate(rows)
     ]
-
 
 register_benchmark(
     BenchmarkSpec(
@@ -707,7 +707,6 @@ def ids_for_questions(problems: list[Problem], texts: list[str]) -> list[str]:
 # %% ../nbs/02_data.ipynb #s1000002
 def s1k_gold(solution: str) -> str | None:
     "The rule-checkable answer of an s1K solution: its last boxed answer, a short one-line answer, or None."
-    from ded_nb.grade import last_boxed
 
     boxed = last_boxed(solution)
     if boxed:
@@ -723,7 +722,7 @@ def _s1k_pool(rows, name) -> list[Problem]:
         for i, r in enumerate(rows)
     ]
 
-
+# %% ../nbs/02_data.ipynb #e3a803d0
 def _codeforces_pool(rows, name) -> list[Problem]:
     "Codeforces rows with tests as stdin code problems."
     out = []
@@ -749,10 +748,10 @@ def _codeforces_pool(rows, name) -> list[Problem]:
         )
     return out
 
-
+# %% ../nbs/02_data.ipynb #9b68b1ec
 HUB_POOLS = {'simplescaling/s1K-1.1': _s1k_pool, 'open-r1/codeforces': _codeforces_pool}
 
-
+# %% ../nbs/02_data.ipynb #e8aba9a4
 def load_hub_pool(name: str) -> list[Problem]:
     "Every question of the hub question pool `name` (a key of `HUB_POOLS`)."
     if name not in HUB_POOLS:
@@ -776,7 +775,6 @@ def spec_options(source: str) -> tuple[str, dict]:
 # %% ../nbs/02_data.ipynb #244502df
 def check_problem_spec(spec: str, world=None) -> str:
     "Raise `ProblemSpecError` unless `spec` names something that exists; returns its kind."
-    from ded_nb.tasks import WORLD_PROBLEMS, FAMILIES, SPLIT_ORDER
 
     source, _ = parse_problem_spec(spec)
     if source.startswith('tiny:'):
@@ -812,7 +810,6 @@ def check_problem_spec(spec: str, world=None) -> str:
 # %% ../nbs/02_data.ipynb #a01b5910
 def check_recipe_problems(recipe: Recipe) -> Recipe:
     "Raise `RecipeError` naming the field unless `recipe`'s world and every problem spec it names exist."
-    from ded_nb.tasks import WORLD_PROBLEMS
 
     if recipe.world is not None and recipe.world not in WORLD_PROBLEMS:
         raise RecipeError('world', f'{recipe.world!r} is not one of {sorted(WORLD_PROBLEMS)}')
@@ -826,7 +823,6 @@ def check_recipe_problems(recipe: Recipe) -> Recipe:
 # %% ../nbs/02_data.ipynb #34c793ac
 def load_problem_file(path) -> list[Problem]:
     "Problems from a JSONL file of rows with `id` (or `problem_id`) and `question`; errors name the line."
-    from ded_nb.core import JsonlError
 
     path, out = Path(path), []
     for line_no, row in enumerate(read_jsonl(path), 1):
@@ -851,7 +847,6 @@ def load_problem_file(path) -> list[Problem]:
 # %% ../nbs/02_data.ipynb #1ac3a2fb
 def load_problems(spec: str, data_dir=None, world=None) -> list[Problem]:
     "The problems `spec` names (see the table above), sliced; `world`: the tiny world (a name or a built one)."
-    from ded_nb.tasks import world_problems
 
     kind = check_problem_spec(spec, world)
     source, part = parse_problem_spec(spec)
@@ -891,7 +886,6 @@ def decontamination_report(
     ignore_common: int | None = None,  # drop n-grams found in more than this many pool questions
 ) -> dict:
     "Overlaps of question pool `pool` with `benchmarks` (written to `out` as JSONL when given), summarised."
-    from ded_nb.core import write_jsonl
 
     pool_qs = load_benchmark(pool, data_dir=data_dir)
     bench = [p for name in benchmarks for p in load_benchmark(name.strip(), data_dir=data_dir)]

@@ -8,9 +8,15 @@ import math, time
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from .core import read_jsonl, write_json, read_json, derive_seed, progress_line
+from .core import derive_seed, progress_line, read_json, read_jsonl, write_json, write_jsonl
 from .recipe import SFTProfile, stage_hypotheses
 from .sft import cached_train_sft, read_corpus, sft_steps, train_sft
+from .evaluate import evaluate_model
+from .generate import CompletionCache
+from .models import cache_root
+from .sftcache import SFTCache
+from .stats import compare, interval, score_matrix
+from .world import get_world, training_pairs
 
 # %% auto #0
 __all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms',
@@ -33,7 +39,6 @@ def distill_and_evaluate(
     sft_cache=None,  # a `ded_nb.sftcache.SFTCache`: a finished training run with the same key is reused (None: train)
 ) -> dict:
     "SFT `student` on `pairs` with `profile` (seeded), evaluate it on `suites`; cached in `out_dir/result.json`."
-    from ded_nb.evaluate import evaluate_model
 
     out = Path(out_dir)
     if (out / 'result.json').exists():
@@ -96,9 +101,6 @@ class Arm:
 # %% ../nbs/12_distill.ipynb #7c1d2e02
 def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: int | None = None) -> dict:
     "Train and score one seed of `arm` on `suites` (name -> problems), in this process or in a worker process."
-    from ded_nb.models import cache_root
-    from ded_nb.world import get_world
-    from ded_nb.generate import CompletionCache
 
     if threads:  # a worker process: one torch thread, no third-party progress bars or warnings on the terminal
         import torch
@@ -107,7 +109,6 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
         quiet()
         torch.set_num_threads(threads)
     world, cache = get_world(recipe.world, progress=False), CompletionCache(cache_root() / 'generations.sqlite')
-    from ded_nb.sftcache import SFTCache
     profile = recipe.lora if arm.lora else recipe.sft
     if profile is None:
         raise ValueError(f'arm {arm.name}: recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
@@ -168,14 +169,13 @@ def run_arms(
 # %% ../nbs/12_distill.ipynb #7c1d2e05
 def _score_matrices(runs: dict, suite: str) -> dict:
     "Each arm's seeds x items scores on `suite`, every arm on the first arm's items (an error if one lacks any)."
-    from ded_nb.stats import score_matrix
 
     first = next(iter(runs.values()))
     items = sorted(first[0]['eval'][suite]['item_scores'])
     return {name: score_matrix([r['eval'][suite]['item_scores'] for r in rs], items, [r['seed'] for r in rs])
             for name, rs in runs.items()}
 
-
+# %% ../nbs/12_distill.ipynb #e73f6e5b
 def experiment(
     claim: str,  # what the experiment asks (the paper's claim it tests)
     runs: dict,  # arm name -> its runs (`run_arms`), scored on `suites`
@@ -184,7 +184,6 @@ def experiment(
     headlines: dict | None = None,  # (a, b, suite) -> the pre-registered headline id, for the comparisons that are
 ) -> dict:
     "An experiment as `results.json` holds it: arms with their 95 % intervals, and paired comparisons with verdicts."
-    from ded_nb.stats import compare, interval
 
     headlines = headlines or {}
     matrices = {suite: _score_matrices(runs, suite) for suite in suites}
@@ -219,17 +218,15 @@ def subset_rows(rows: list, n: int, seed: int) -> list:
     keep = set(random.Random(seed).sample(range(len(rows)), n))
     return [r for i, r in enumerate(rows) if i in keep]
 
-
+# %% ../nbs/12_distill.ipynb #c673c646
 def _write_corpus(path: Path, rows: list) -> str:
-    from ded_nb.core import write_jsonl
 
     write_jsonl(path, rows)
     return str(path)
 
-
+# %% ../nbs/12_distill.ipynb #269db619
 def replay_rows(world, student: str, n: int, seed: int) -> list[dict]:
     "`n` (question, response) rows of the tiny-world student's own training data (seeded)."
-    from ded_nb.world import training_pairs
 
     pairs = subset_rows(training_pairs(world, student.removeprefix('tiny:')), n, seed)
     return [{'question': q, 'response': r} for q, r in pairs]
@@ -297,7 +294,7 @@ def _suite_of(recipe, role: str) -> str:
     "The suite a headline's role names: the recipe's main suite, or its out-of-domain suite."
     return {'main': recipe.evaluation.main_suite, 'ood': recipe.preconditions.ood_suite}[role]
 
-
+# %% ../nbs/12_distill.ipynb #802a9059
 def distillation_experiments(
     recipe,  # the recipe the arms ran with
     runs: dict,  # arm name -> its runs (`run_arms`)

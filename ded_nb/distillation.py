@@ -5,6 +5,13 @@
 # %% ../nbs/20_distillation.ipynb #0fbd2cbb
 from __future__ import annotations
 from pathlib import Path
+from .core import stage_file, write_json
+from .curate import corpus_lengths
+from .data import eval_suites
+from .distill import chosen_arm, distillation_arms, distillation_experiments, run_arms
+from .generate import model_fingerprint
+from .recipe import stage_hypotheses
+from .world import get_world
 
 # %% auto #0
 __all__ = ['run_distillation']
@@ -16,13 +23,6 @@ def run_distillation(
     out_dir,  # one `<arm>/seed<N>/` folder per run, the control corpora, and `distillation.json`
 ) -> dict:
     "Stage 3: train and score every arm, its experiments and the benchmarked arm, written to `distillation.json`."
-    from ded_nb.core import stage_file, write_json
-    from ded_nb.curate import corpus_lengths
-    from ded_nb.distill import chosen_arm, distillation_arms, distillation_experiments, run_arms
-    from ded_nb.recipe import stage_hypotheses
-    from ded_nb.generate import model_fingerprint
-    from ded_nb.world import get_world
-    from ded_nb.data import eval_suites
 
     corpora, out = stage_file(curation_dir, 'curation', 'corpora'), Path(out_dir)
     if not corpora.is_dir():

@@ -8,13 +8,19 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
-from .core import Problem, Response, Verdict, write_json, write_jsonl, provenance
-from .data import recipe_problems
+from .core import JsonlError, Problem, Response, Verdict, provenance, read_jsonl, write_json, write_jsonl
+from .data import check_recipe_problems, load_benchmark, load_problems, parse_suites, recipe_problems
 from .recipe import Recipe
+from .codegrade import grade_mixed
+from .generate import CompletionCache, SamplingParams, check_recipe_teachers, generate, make_backend
+from .models import cache_root, token_entropies
+from .stats import item_scores
+from .world import get_world
 
 # %% auto #0
 __all__ = ['pass_at_k', 'summarize', 'summarize_by', 'mean_se', 'generate_and_grade', 'as_backend', 'evaluate_model',
-           'measure_world', 'read_responses', 'grade_file', 'recipe_resources', 'evaluate_suites']
+           'measure_world', 'read_responses', 'grade_file', 'recipe_resources', 'check_recipe_sources',
+           'evaluate_suites']
 
 # %% ../nbs/04_evaluate.ipynb #138da410
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -92,8 +98,6 @@ def generate_and_grade(
     desc: str = 'generate',  # its label
 ) -> list[tuple]:
     "`params.n` completions per problem, graded: a list of (problem, completion, verdict), problem by problem."
-    from ded_nb.generate import generate
-    from ded_nb.codegrade import grade_mixed
 
     comps = generate(
         backend, [p.question for p in problems], params, cache, batch_size=batch_size, progress=progress, desc=desc
@@ -106,7 +110,6 @@ def generate_and_grade(
 # %% ../nbs/04_evaluate.ipynb #057bc241
 def as_backend(model, world=None, backend: str = 'hf'):
     "`model` as a generation backend: a backend is returned as it is, a model name is loaded with `backend`."
-    from ded_nb.generate import make_backend
 
     return model if hasattr(model, 'generate_rows') else make_backend(backend, model, world)
 
@@ -127,7 +130,6 @@ def evaluate_model(
     n_per_suite: dict | None = None,  # suite name -> samples per problem where not `params.n` (the paper's protocol)
 ) -> dict:
     "Scores of `model` on each suite: avg@k +- stderr, pass@k, by group, truncations, lengths, per-item scores."
-    from ded_nb.stats import item_scores
 
     be = as_backend(model, world, backend)
     out = {
@@ -164,9 +166,6 @@ def evaluate_model(
 # %% ../nbs/04_evaluate.ipynb #54b69067
 def measure_world(world, n_test: int = 200, max_new_tokens: int = 400, max_len: int = 1024) -> dict:
     "Each model's greedy accuracy (by level), length and token entropy (bits, under itself) on the chain test split."
-    from ded_nb.generate import SamplingParams, CompletionCache, make_backend
-    from ded_nb.models import token_entropies, cache_root
-    from ded_nb.core import write_json
 
     test = world.problems['chain']['test'][:n_test]
     cache = CompletionCache(cache_root() / 'generations.sqlite')
@@ -201,7 +200,6 @@ def measure_world(world, n_test: int = 200, max_new_tokens: int = 400, max_len: 
 # %% ../nbs/04_evaluate.ipynb #11e5ac1d
 def read_responses(path, problems: dict, benchmark: str) -> list[Response]:
     "Read `ded grade` input rows from `path`; malformed lines, missing fields and unknown ids name the line."
-    from ded_nb.core import JsonlError, read_jsonl
 
     responses, example = [], next(iter(problems), '?')
     for line_no, resp in enumerate(read_jsonl(path, Response), 1):
@@ -225,7 +223,6 @@ def _benchmark_problems(
     gpqa_choice_seed,  # GPQA option order
 ) -> list[Problem]:
     "The problems of `benchmark` (any problem spec), with the LiveCodeBench window and GPQA option order applied."
-    from ded_nb.data import load_benchmark, load_problems
 
     if benchmark == 'lcb':
         return load_benchmark('lcb', data_dir=data_dir, **(lcb_window or {}))
@@ -253,7 +250,6 @@ def grade_file(
 ) -> dict:
     "Grade a responses file against `benchmark`; write verdicts and `<out>.meta.json`; return the summary."
     import time
-    from ded_nb.codegrade import grade_mixed
 
     start = time.time()
     problems = {p.id: p for p in _benchmark_problems(benchmark, data_dir, world, lcb_window, gpqa_choice_seed)}
@@ -291,11 +287,16 @@ def grade_file(
 # %% ../nbs/04_evaluate.ipynb #feb67de8
 def recipe_resources(recipe: Recipe, progress: bool = True) -> tuple:
     "(the tiny world or None, the completion cache) of a run of `recipe`."
-    from ded_nb.models import cache_root
-    from ded_nb.world import get_world
-    from ded_nb.generate import CompletionCache
 
     return get_world(recipe.world, progress=progress), CompletionCache(cache_root() / 'generations.sqlite')
+
+# %% ../nbs/04_evaluate.ipynb #9708090c
+def check_recipe_sources(recipe):
+    "`recipe`, once its checks that need data pass: its world and problem specs exist, its `file:` teachers are well named."
+
+    check_recipe_problems(recipe)
+    check_recipe_teachers(recipe)
+    return recipe
 
 # %% ../nbs/04_evaluate.ipynb #24e742d5
 def evaluate_suites(
@@ -308,9 +309,6 @@ def evaluate_suites(
     progress: bool = True,  # progress bars
 ) -> dict:
     "`model` on `suites` (`name=spec,...`; None: the recipe's), scored with the recipe's evaluation sampling."
-    from ded_nb.data import parse_suites
-    from ded_nb.evaluate import evaluate_model
-
     specs = parse_suites(suites) if suites else recipe.evaluation.suites
     problems = {name: recipe_problems(recipe, spec, data_dir)[:limit] for name, spec in specs.items()}
     world, cache = recipe_resources(recipe, progress)

@@ -10,8 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .core import derive_seed, config_hash
+from .core import JsonlError, config_hash, derive_seed, provenance, read_jsonl, write_json, write_jsonl
 from .recipe import RecipeError, SamplingParams
+from .data import find_data_dir, load_problems, spec_options
+from .grade import last_boxed
+from .models import load_model, resolve_model
 
 # %% auto #0
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text', 'file_digest',
@@ -46,7 +49,7 @@ def prompt_text(tokenizer, prompt) -> str:
     "The text the model sees for `prompt`: its chat template with the assistant turn opened."
     return tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
 
-
+# %% ../nbs/09_generate.ipynb #61f44bef
 def _cut_at_stop(text: str, stop) -> tuple[str, bool]:
     "`text` cut before the first stop string, and whether one was found."
     cut = min((i for s in (stop or []) if (i := text.find(s)) >= 0), default=-1)
@@ -55,7 +58,7 @@ def _cut_at_stop(text: str, stop) -> tuple[str, bool]:
 # %% ../nbs/09_generate.ipynb #0ebde082
 _FP_CACHE = {}
 
-
+# %% ../nbs/09_generate.ipynb #b0c7065e
 def file_digest(path: Path, chunk: int = 2**20) -> str:
     "sha256 of a file's content (memoised by path, size and mtime)."
     st = path.stat()
@@ -70,9 +73,11 @@ def file_digest(path: Path, chunk: int = 2**20) -> str:
 
 # %% ../nbs/09_generate.ipynb #f2e1ed44
 MODEL_FILE_SUFFIXES = ('.json', '.safetensors', '.bin', '.gguf', '.model', '.txt', '.jinja')
+
+# %% ../nbs/09_generate.ipynb #fd7c5cfc
 NOT_MODEL_FILES = ('done.json', 'metrics.json', 'length_report.json')  # build and training records, not the model
 
-
+# %% ../nbs/09_generate.ipynb #aa487928
 def model_fingerprint(where: str) -> str:
     "A fingerprint of the model at local folder `where` (its weights, config and tokenizer files), or of a hub id."
     p = Path(where)
@@ -198,7 +203,6 @@ class HFBackend(Backend):
     name = 'hf'
 
     def __init__(self, model, world=None, dtype: str = 'float32'):
-        from ded_nb.models import load_model, resolve_model
 
         if isinstance(model, str):
             self.model, self.tokenizer = load_model(model, world, dtype)
@@ -274,7 +278,7 @@ def cpu_tp_binding(
     groups = [cores[i * per_worker : (i + 1) * per_worker] for i in range(tensor_parallel_size)]
     return '|'.join(','.join(str(c) for c in group) for group in groups)
 
-
+# %% ../nbs/09_generate.ipynb #bb3e3534
 @contextmanager
 def cpu_worker_binding(tensor_parallel_size: int):
     "While vLLM starts: bind each CPU tensor-parallel worker to its own cores, unless a binding is set already."
@@ -288,7 +292,6 @@ def cpu_worker_binding(tensor_parallel_size: int):
     finally:
         if bind:  # a later engine of another size must not inherit this one's groups
             del os.environ['VLLM_CPU_OMP_THREADS_BIND']
-
 
 # %% ../nbs/09_generate.ipynb #f7cb8628
 class VLLMBackend(Backend):
@@ -308,7 +311,6 @@ class VLLMBackend(Backend):
         **llm_kwargs,
     ):
         from vllm import LLM
-        from ded_nb.models import resolve_model
         from transformers import AutoTokenizer
 
         where, extra = resolve_model(model, world) if isinstance(model, str) else (model, {})
@@ -482,10 +484,9 @@ MARKUPS = {  # adapter -> what it does to one stored response
     'answer (short chain-of-thought models: the whole response is the reasoning)',
 }
 
-
+# %% ../nbs/09_generate.ipynb #a68ac2eb
 def adapt_markup(text: str, markup: str) -> tuple[str, str]:
     "`text` rewritten by the adapter `markup`, and what happened to it (`adapted`, or why it was kept as stored)."
-    from ded_nb.grade import last_boxed
 
     if markup == 'none':
         return text, 'kept'
@@ -508,16 +509,14 @@ def adapt_markup(text: str, markup: str) -> tuple[str, str]:
         return f'<think>\n{text.strip()}\n</think>\n\n\\boxed{{{answer}}}', 'adapted'
     raise ValueError(f'markup: one of {list(MARKUPS)}, got {markup!r}')
 
-
 # %% ../nbs/09_generate.ipynb #adc31932
 def is_file_teacher(model: str) -> bool:
     "`model` names a teacher given as a file of its outputs (`file:…`): it has no weights to load."
     return model.startswith('file:')
 
-
+# %% ../nbs/09_generate.ipynb #3f3f62d9
 def file_teacher_options(model: str) -> tuple[str, dict]:
     "The path and options (`markup`, `tokenizer`) a file teacher's name gives; raises naming what is wrong (reads nothing)."
-    from ded_nb.data import spec_options
 
     if not is_file_teacher(model):
         raise ValueError(f'{model!r}: a file teacher is named file:PATH[?markup=NAME&tokenizer=MODEL]')
@@ -529,13 +528,12 @@ def file_teacher_options(model: str) -> tuple[str, dict]:
         raise ValueError(f"{model!r}: markup {options['markup']!r} is not one of {list(MARKUPS)}")
     return where, options
 
-
+# %% ../nbs/09_generate.ipynb #220eb4ec
 def file_teacher_path(
     model: str,  # `file:PATH[?key=value&...]`
     data_dir=None,  # where a relative PATH is read (None: `ded_nb.data.find_data_dir`)
 ) -> tuple[Path, dict]:
     "The file and the options of a file teacher; raises naming the teacher when the file is not there."
-    from ded_nb.data import find_data_dir
 
     where, options = file_teacher_options(model)
     path = Path(where).expanduser()
@@ -548,7 +546,6 @@ def file_teacher_path(
     if not path.is_file():
         raise FileNotFoundError(f'{model!r}: no such file {path}')
     return path, options
-
 
 # %% ../nbs/09_generate.ipynb #10feb6c0
 def check_recipe_teachers(recipe) -> None:
@@ -563,7 +560,6 @@ def check_recipe_teachers(recipe) -> None:
 # %% ../nbs/09_generate.ipynb #056c8bed
 def _stored_responses(row: dict, path: Path, line: int) -> tuple[str, list[str]]:
     "The question and the responses of one row of a file teacher."
-    from ded_nb.core import JsonlError
 
     question = next((row[k] for k in ('question', 'problem', 'prompt') if isinstance(row.get(k), str)), None)
     answers = next((row[k] for k in ('responses', 'response', 'code') if k in row), None)
@@ -573,14 +569,13 @@ def _stored_responses(row: dict, path: Path, line: int) -> tuple[str, list[str]]
                          '`responses` (or `response`, `code`): a string or a list of strings')
     return question.strip(), answers
 
-
+# %% ../nbs/09_generate.ipynb #c6bcfcff
 class FileBackend(Backend):
     "A teacher given as a JSONL of its responses: sample `i` of a question is its `i`-th stored response."
 
     name = 'file'
 
     def __init__(self, model: str, data_dir=None):
-        from ded_nb.core import read_jsonl
 
         self.path, options = file_teacher_path(model, data_dir)
         self.markup = options.get('markup', 'none')
@@ -629,7 +624,6 @@ class FileBackend(Backend):
         idxs = sample_idxs if sample_idxs is not None else [0] * len(prompts)
         return [self._one(self.prompt_text(p), i) for p, i in zip(prompts, idxs)]
 
-
 # %% ../nbs/09_generate.ipynb #abd837ee
 def make_backend(kind: str, model: str, world=None, **kwargs):
     "A backend by name: `hf`, `vllm` or `openai` (`base_url` required); a `file:` teacher is served from its file."
@@ -661,8 +655,6 @@ def generate_file(
     progress: bool = True,  # a progress bar
 ) -> dict:
     "Generate responses for `problems` into a `ded grade` JSONL with a meta file; returns the summary."
-    from ded_nb.core import write_jsonl, write_json, provenance
-    from ded_nb.data import load_problems
 
     start = time.time()
     if isinstance(problems, str):

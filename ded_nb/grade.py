@@ -16,7 +16,7 @@ __all__ = ['THINK_OPEN', 'THINK_CLOSE', 'think_format_ok', 'final_part', 'find_b
 # %% ../nbs/03_grade.ipynb #df1141fb
 THINK_OPEN, THINK_CLOSE = '<think>', '</think>'
 
-
+# %% ../nbs/03_grade.ipynb #d22fe51a
 def think_format_ok(response: str, prefilled_think: bool = False) -> bool:
     "Strict pairing: one `<think>` (or a prefilled one), then one `</think>`, then a non-empty answer."
     text = (THINK_OPEN + response) if prefilled_think and THINK_OPEN not in response else response
@@ -46,7 +46,7 @@ def final_part(response: str) -> str | None:
 # %% ../nbs/03_grade.ipynb #2ac098f4
 _BOX_COMMANDS = ('\\boxed', '\\fbox')
 
-
+# %% ../nbs/03_grade.ipynb #1fe84fcf
 def find_boxed(text: str) -> list[str]:
     "The contents of every `\\boxed{...}` / `\\fbox{...}` / `\\boxed x` in `text`, in order."
     out, i, n = [], 0, len(text)
@@ -95,13 +95,17 @@ def last_boxed(text: str) -> str | None:
 
 # %% ../nbs/03_grade.ipynb #c6c30045
 _ANSWER_PHRASE = re.compile(r'(?:final answer|the answer)\s*(?:is|:)\s*:?\s*(.+)', re.IGNORECASE)
+
+# %% ../nbs/03_grade.ipynb #7d68b727
 _ANSWER_LABEL = re.compile(r'(?:^|\n)\s*\**\s*(?:final\s+)?answer\s*\**\s*:\s*\**\s*(.+)', re.IGNORECASE)
+
+# %% ../nbs/03_grade.ipynb #c573ee61
 _NUMBER = re.compile(
     r'\(\s*-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?)+\s*\)'  # a tuple of numbers: (-1, 6)
     r'|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?|-?\.\d+'
 )
 
-
+# %% ../nbs/03_grade.ipynb #58004155
 def _clean_phrase(s: str) -> str:
     "An answer phrase cut at the end of its sentence, without `$`, bold marks or a trailing full stop."
     s = s.strip().split('\n')[0]
@@ -113,7 +117,7 @@ def _clean_phrase(s: str) -> str:
         s = re.split(r'\.(?:\s|$)', s)[0]
     return s.strip().strip('*').rstrip('.').strip().strip('$').strip()
 
-
+# %% ../nbs/03_grade.ipynb #b48ee860
 def looks_finished(text: str) -> bool:
     "Whether a text visibly ended: its last character closes a sentence, formula or code block."
     return text.rstrip()[-1:] in ('.', '!', '$', ')', ']', '}', '`', '*') if text.strip() else False
@@ -127,7 +131,7 @@ def _part_complete(response: str, part: str, finish_reason: str | None) -> bool:
         return True
     return looks_finished(part)
 
-
+# %% ../nbs/03_grade.ipynb #45c1bedc
 def extract_answer(response: str, finish_reason: str | None = None, last_number=True) -> tuple[str | None, str]:
     "The final answer of `response` and how: `boxed`, `boxed_in_reasoning`, `phrase`, `last_number`, or (None, why)."
     part = final_part(response)
@@ -175,9 +179,11 @@ def normalize_answer(s: str) -> str:
 
 # %% ../nbs/03_grade.ipynb #507e0987
 _ORDINAL = re.compile(r'\^\{?\\(?:text|mathrm)\{(?:st|nd|rd|th)\}\}?')
+
+# %% ../nbs/03_grade.ipynb #ade5acf4
 _NUMBER_WITH_WORDS = re.compile(r'^\s*(-?[\d.,]+)\s*(?:\\text\{\s*[A-Za-z][A-Za-z ]*\})+\s*$')
 
-
+# %% ../nbs/03_grade.ipynb #7328a49e
 def strip_units(s: str) -> str:
     "`12^{\\text{th}}\\text{ grade}` -> `12`: drop ordinal marks and words written after a number."
     s = _ORDINAL.sub('', s)
@@ -204,7 +210,7 @@ def math_equal(gold: str, pred: str, timeout: int = 5) -> bool:
 # %% ../nbs/03_grade.ipynb #8412bba3
 _LETTER = re.compile(r'^\(?\s*([A-D])\s*\)?(?:[.:\s]|$)')
 
-
+# %% ../nbs/03_grade.ipynb #8fe537cb
 def extract_choice(response: str, finish_reason: str | None = None) -> tuple[str | None, str]:
     "The chosen letter A-D of `response` and how it was found."
     part = final_part(response)
@@ -269,7 +275,7 @@ def _verdict(resp: Response, result: dict) -> Verdict:
         },
     )
 
-
+# %% ../nbs/03_grade.ipynb #72d97fdd
 def grade_items(problems: dict, responses: list[Response], prefilled_think=False, last_number=True) -> list[dict]:
     "The work items (plain dicts) for grading `responses` against `problems` (a dict id -> Problem)."
     items = []

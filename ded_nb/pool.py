@@ -49,7 +49,7 @@ def _worker_loop(conn, fn):
         except Exception as e:
             conn.send((idx, 'error', None, f'result could not be sent back: {type(e).__name__}: {e}'))
 
-
+# %% ../nbs/01_pool.ipynb #10cde866
 @contextmanager
 def _main_module_hidden(hide: bool):
     "Hide `__main__`'s file and spec so a forkserver/spawn child does not re-run the calling script."
@@ -69,7 +69,7 @@ def _main_module_hidden(hide: bool):
         for k, v in saved.items():
             setattr(main, k, v)
 
-
+# %% ../nbs/01_pool.ipynb #42c2af68
 class _Worker:
     "One worker process and the item it is working on."
 

@@ -9,6 +9,11 @@ from pathlib import Path
 from .core import write_json, stage_file
 from .recipe import PRECONDITION_TARGETS
 from .generate import is_file_teacher
+from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
+from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
+from .evaluate import as_backend, evaluate_model, recipe_resources
+from .models import load_model
+from .teacher import _teacher_name, corpus_token_stats
 
 # %% auto #0
 __all__ = ['DESCRIPTIONS', 'shortfall', 'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions',
@@ -27,7 +32,7 @@ def shortfall(value, target) -> float:
         return value - high
     return 0.0
 
-
+# %% ../nbs/18_preconditions.ipynb #e6324f41
 def check_preconditions(values: dict, targets: dict | None = None) -> dict:
     "`{name: {value, target, met, shortfall}}` for every target; a target without a measured value is not met."
     targets = PRECONDITION_TARGETS if targets is None else targets
@@ -42,14 +47,14 @@ def check_preconditions(values: dict, targets: dict | None = None) -> dict:
 class PreconditionError(RuntimeError):
     "A world misses preconditions of a study that enforces them."
 
-
+# %% ../nbs/18_preconditions.ipynb #74f28d1d
 def _bound(target) -> str:
     low, high = target
     if low is not None and high is not None:
         return f'in [{low:g}, {high:g}]'
     return f'>= {low:g}' if low is not None else f'<= {high:g}'
 
-
+# %% ../nbs/18_preconditions.ipynb #ecfc6cbb
 def failures(table: dict) -> list[str]:
     "One line per precondition not met: name, value, target and the distance to it."
     lines = []
@@ -61,7 +66,7 @@ def failures(table: dict) -> list[str]:
                 lines.append(f"{name}: {row['value']:.4g}, target {_bound(row['target'])} (off by {row['shortfall']:.4g})")
     return lines
 
-
+# %% ../nbs/18_preconditions.ipynb #a962b975
 def enforce_preconditions(table: dict, enforce: bool) -> list[str]:
     "Raise `PreconditionError` naming every failure when `enforce`; else return the failures (recorded only)."
     lines = failures(table)
@@ -74,7 +79,7 @@ def level_spread(by_level: dict) -> float:
     "Highest minus lowest accuracy over levels."
     return max(by_level.values()) - min(by_level.values())
 
-
+# %% ../nbs/18_preconditions.ipynb #3a1614af
 def level_imbalance(problems: list) -> float:
     "Most minus fewest problems per level, as a share of all problems."
     counts = {}
@@ -86,7 +91,6 @@ def level_imbalance(problems: list) -> float:
 def correct_pair_distances(trajs: list) -> list[float]:
     "Normalised Levenshtein distances between the think parts of every pair of correct samples of one question."
     from rapidfuzz.distance import Levenshtein
-    from ded_nb.curate import think_part
 
     by_question = {}
     for t in trajs:
@@ -99,7 +103,7 @@ def correct_pair_distances(trajs: list) -> list[float]:
                 out.append(Levenshtein.normalized_distance(texts[i], texts[j]))
     return out
 
-
+# %% ../nbs/18_preconditions.ipynb #54776174
 def median_or_none(xs: list):
     "The median, or None for no values."
     return statistics.median(xs) if xs else None
@@ -107,7 +111,6 @@ def median_or_none(xs: list):
 # %% ../nbs/18_preconditions.ipynb #a0b1c2e6
 def exact_overlap(pool: list, others: dict) -> dict:
     "Pool questions whose word-normalised text is in each of `others` ({name: problems}): `{name: count}`."
-    from ded_nb.data import normalize_words
 
     def key(p):
         return ' '.join(normalize_words(p.question))
@@ -119,10 +122,9 @@ def exact_overlap(pool: list, others: dict) -> dict:
         out[name] = sum(k in seen for k in pool_keys)
     return out
 
-
+# %% ../nbs/18_preconditions.ipynb #f99fc2dd
 def ngram_overlap(pool: list, others: dict, n: int, ignore_common: int) -> dict:
     "Pool questions sharing a non-template word `n`-gram with each of `others`: `{name: count}`."
-    from ded_nb.data import decontaminate
 
     return {
         name: len({h['pool_id'] for h in decontaminate(pool, probs, n=n, ignore_common=ignore_common)})
@@ -141,7 +143,7 @@ def training_questions(world) -> list:
                     out.append(p)
     return out
 
-
+# %% ../nbs/18_preconditions.ipynb #50e0a2c5
 def held_out_splits(world) -> dict:
     "Every split of the tiny world `world` that is neither training data nor a pool: `{family:split: problems}`."
     return {
@@ -151,10 +153,9 @@ def held_out_splits(world) -> dict:
         if split not in ('train', 'pool')
     }
 
-
+# %% ../nbs/18_preconditions.ipynb #253c8fd6
 def evaluated_questions(recipe) -> dict:
     "Every evaluation and benchmarking suite of `recipe`: `{evaluation:name: problems}` (what a real pool must avoid)."
-    from ded_nb.data import eval_suites, bench_suites
 
     return {**{f'evaluation:{k}': v for k, v in eval_suites(recipe).items()},
             **{f'benchmarking:{k}': v for k, v in bench_suites(recipe).items()}}
@@ -163,10 +164,6 @@ def evaluated_questions(recipe) -> dict:
 def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_tokenizer, out: Path, world, cache,
                       progress) -> dict:
     "A teacher's greedy accuracy on the main suite, and the diversity and token entropy of its samples on the pool."
-    from ded_nb.evaluate import evaluate_model, as_backend
-    from ded_nb.curate import sample_trajectories, save_trajectories, as_pairs
-    from ded_nb.models import load_model
-    from ded_nb.teacher import _teacher_name, corpus_token_stats
 
     name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend)
     options = {**recipe.run_options(), 'progress': progress}  # `backend` is unused once a backend is passed
@@ -193,11 +190,6 @@ def measure_preconditions(
     progress: bool = True,  # progress bars
 ) -> dict:
     "Measure the recipe's world against `recipe.preconditions.targets`; write and return the table and measurements."
-    from ded_nb.evaluate import recipe_resources
-    from ded_nb.data import recipe_problems
-    from ded_nb.evaluate import evaluate_model, as_backend
-    from ded_nb.curate import student_pass_rates
-    from ded_nb.teacher import _teacher_name
 
     P, out = recipe.preconditions, Path(out_dir)
     world, cache = recipe_resources(recipe, progress)

@@ -8,6 +8,7 @@ import copy, dataclasses, json, re, types, typing
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from fastcore.basics import patch
+from .core import package_file
 
 # %% auto #0
 __all__ = ['PRECONDITION_TARGETS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS', 'SamplingParams', 'SFTProfile',
@@ -83,7 +84,7 @@ class ProblemSpecError(ValueError):
 # %% ../nbs/14_recipe.ipynb #23c3e6e8
 _SLICE = re.compile(r'^(?P<source>.+?)(?:\[(?P<start>-?\d*):(?P<stop>-?\d*)\])?$')
 
-
+# %% ../nbs/14_recipe.ipynb #13cb0830
 def parse_problem_spec(spec: str) -> tuple[str, slice]:
     "The source of `spec` and its slice (`[a:b]` at the end; the whole source when absent)."
     m = _SLICE.match(spec.strip())
@@ -189,7 +190,7 @@ PRECONDITION_TARGETS = {  # name -> [low, high] (None: unbounded); shares are fr
     'hard_questions': [200, None],
 }
 
-
+# %% ../nbs/14_recipe.ipynb #17614269
 @dataclass
 class Preconditions:
     "What the world must give before a study runs (`ded_nb.preconditions`), and whether a miss stops the study."
@@ -201,9 +202,11 @@ class Preconditions:
 
 # %% ../nbs/14_recipe.ipynb #15812923
 ARM_CORPORA = ('full', 'right', 'right_hard', 'right_hard_diverse')  # the corpora curation builds (`ded_nb.curate.curation_arms`)
+
+# %% ../nbs/14_recipe.ipynb #d967ae76
 TEACHER_ROLES = ('best_other', 'most_accurate')  # the teachers an H6-style hypothesis compares (`ded_nb.teacher`)
 
-
+# %% ../nbs/14_recipe.ipynb #9930abca
 @dataclass
 class Hypothesis:
     "A pre-registered comparison: arm `a` against arm `b` on a suite, the paper's claim, and the verdict that supports it."
@@ -215,7 +218,7 @@ class Hypothesis:
     claim: str  # the paper's claim, as the report states it
     supports: str  # the verdict that supports the claim: `a>b` or `a<b`
 
-
+# %% ../nbs/14_recipe.ipynb #4a9b3fec
 @dataclass
 class Study:
     "The study's design: the paper's arms in its order, the headline corpus, the pre-registered hypotheses."
@@ -258,7 +261,7 @@ def _check_choice(name: str, value, choices):
     if value not in choices:
         raise RecipeError(name, f'{value!r} is not one of {list(choices)}')
 
-
+# %% ../nbs/14_recipe.ipynb #a3c6f725
 def _check_curation(C: Curation, sft_profiles: dict):
     "Curation values: tau per pool in [0, 1], P <= M, a budget that fits the SFT context, known choices."
     if set(C.tau) != set(C.pools):
@@ -282,7 +285,7 @@ def _check_curation(C: Curation, sft_profiles: dict):
     if extra:
         raise RecipeError('curation.mix_target', f'domains {sorted(extra)} have no pool')
 
-
+# %% ../nbs/14_recipe.ipynb #13c4f57b
 def _check_suites(recipe: Recipe):
     "The suite names the stages use are defined in `evaluation.suites`."
     E = recipe.evaluation
@@ -305,7 +308,7 @@ def _check_suites(recipe: Recipe):
             if not isinstance(n, int) or n < 1:
                 raise RecipeError(f'{name}.n_per_suite.{suite}', f'{n!r} samples per problem (an integer >= 1)')
 
-
+# %% ../nbs/14_recipe.ipynb #e04b7a7f
 def _check_controls(C: Controls):
     "Fractions in (0, 1), a replay share in [0, 1), at least one seed and one process."
     for i, f in enumerate(C.size_fractions):
@@ -318,7 +321,7 @@ def _check_controls(C: Controls):
     if C.parallel_runs < 1:
         raise RecipeError('controls.parallel_runs', f'{C.parallel_runs}: at least one process')
 
-
+# %% ../nbs/14_recipe.ipynb #6b1a8b7c
 def _check_study(S: Study):
     "Arms from the curation corpora, `full` first; the headline arm among them; hypotheses with a known suite and verdict."
     unknown = [a for a in S.arms if a not in ARM_CORPORA]
@@ -334,7 +337,7 @@ def _check_study(S: Study):
             _check_choice(f'study.hypotheses.{hid}.a', h.a, TEACHER_ROLES)
             _check_choice(f'study.hypotheses.{hid}.b', h.b, TEACHER_ROLES)
 
-
+# %% ../nbs/14_recipe.ipynb #8b4040a2
 def _check_preconditions(recipe: Recipe):
     "The preconditions name a defined OOD suite and known targets, each `[low, high]`."
     P = recipe.preconditions
@@ -386,7 +389,7 @@ def recipe_to_dict(recipe: Recipe) -> dict:
 def _type_name(tp) -> str:
     return getattr(tp, '__name__', str(tp)).replace('NoneType', 'None')
 
-
+# %% ../nbs/14_recipe.ipynb #614954ea
 def _build(tp, value, path: str):
     "`value` as type `tp` (a dataclass, a union with None, a builtin), checked; errors name `path`."
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
@@ -474,10 +477,9 @@ def apply_overrides(recipe: Recipe, overrides=()) -> Recipe:
 # %% ../nbs/14_recipe.ipynb #6ff80a2f
 PROFILES = ('tiny', 'study', 'smoke', 'paper', 'real', 'real-smoke')  # shipped as `ded_nb/profiles/<name>.yaml`
 
-
+# %% ../nbs/14_recipe.ipynb #9d1ba6ca
 def profile_file(profile: str) -> Path:
     "The YAML (or JSON) file of `profile`: a shipped profile's name, or a path."
-    from ded_nb.core import package_file
 
     if profile in PROFILES:
         return package_file('profiles', f'{profile}.yaml')
@@ -513,7 +515,7 @@ def merge_profile(
 # %% ../nbs/14_recipe.ipynb #8943d695
 SPEC_FIELDS = (('teacher_study', 'questions'), ('curation', 'pools'), ('evaluation', 'suites'), ('benchmarking', 'suites'))
 
-
+# %% ../nbs/14_recipe.ipynb #ee7c7981
 def problem_specs(
     data: dict,  # a recipe's plain data (`recipe_to_dict`), or a profile's (any part of it)
 ) -> dict:

@@ -6,6 +6,9 @@
 from __future__ import annotations
 import math
 from pathlib import Path
+from .core import project_root, read_json, stage_file
+from .preconditions import DESCRIPTIONS, failures
+from .recipe import PROFILES, load_recipe
 
 # %% auto #0
 __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'CONTROL_ARMS', 'save_figure',
@@ -29,7 +32,7 @@ def save_figure(fig, out_dir, name: str) -> list[Path]:
     plt.close(fig)
     return paths
 
-
+# %% ../nbs/15_report.ipynb #e7c39c29
 def _plt():
     import matplotlib
 
@@ -49,7 +52,7 @@ PAPER_FIG1 = [  # (label, corpus size, AIME24, AIME25), paper.md §4 Figure 1
     ('Tiny-R1-32B-Preview', 8.6e4, 78.10, 71.20),
 ]
 
-
+# %% ../nbs/15_report.ipynb #e29cd5cc
 def fig1(
     points: list[dict],
     out_dir,
@@ -144,7 +147,7 @@ def fig3(
         ax.set_xlabel(f'token entropy under the {under} (bits)')
     return save_figure(fig, out_dir, name)
 
-
+# %% ../nbs/15_report.ipynb #0a5c5a85
 def fig3_entropies(study: dict) -> tuple[dict, str]:
     "Fig. 3's per-token entropies (teacher -> values), and under whose distribution: each teacher's own, else the student's."
     rows = study['teachers']
@@ -216,6 +219,8 @@ PAPER_TABLE1_DS32B = {
     'Qwen3-32B': (75.00, 69.73, 94.2),
     'Qwen3-235B-A22B': (78.75, 68.75, 90.8),
 }  # AIME24, AIME25, MATH500
+
+# %% ../nbs/15_report.ipynb #4d4ca35e
 PAPER_TABLE3 = {
     'full (QwQ, 1000)': (79.58, 73.22, 1000),
     '+Right': (80.00, 75.21, 830),
@@ -223,9 +228,10 @@ PAPER_TABLE3 = {
     '+Right-Hard-Diverse': (81.87, 77.29, 965),
 }  # AIME24, AIME25, samples
 
+# %% ../nbs/15_report.ipynb #98b5efb1
 PAPER_FUNNEL = {'math': '1000 → 830 → 237 → 965', 'code': '1000 → 846 → 230 → 925'}
 
-
+# %% ../nbs/15_report.ipynb #2918a706
 def _src(path, root) -> str:
     "`path` relative to `root` where it lies below it."
     p = Path(path)
@@ -236,9 +242,11 @@ def _src(path, root) -> str:
 
 # %% ../nbs/15_report.ipynb #5dfaaa0c
 _SHARES = ('best_teacher_accuracy', 'student_pool_accuracy', 'student_ood_accuracy')
+
+# %% ../nbs/15_report.ipynb #80dd2f51
 _POINTS = ('teacher_accuracy_spread', 'student_level_spread')  # differences of shares
 
-
+# %% ../nbs/15_report.ipynb #c94cecc9
 def _shown(name: str, x) -> str:
     "A precondition's value as a reader reads it: shares in %, differences of shares in points, else a number."
     if x is None:
@@ -249,7 +257,7 @@ def _shown(name: str, x) -> str:
         return f'{100 * x:.1f} points'
     return f'{x:g}' if isinstance(x, int) else f'{x:.3f}'
 
-
+# %% ../nbs/15_report.ipynb #9a648d2e
 def _target_shown(name: str, target) -> str:
     "A `[low, high]` target as `a – b`, `≥ a` or `≤ b`."
     low, high = target
@@ -259,15 +267,14 @@ def _target_shown(name: str, target) -> str:
         return f'≥ {_shown(name, low)}'
     return f'≤ {_shown(name, high)}'
 
-
+# %% ../nbs/15_report.ipynb #081dbcac
 def _bits(value) -> str:
     "Bits with three decimals, or why there are none (a file teacher has no weights to measure them under)."
     return 'n/a (file teacher: no weights)' if value is None else f'{value:.3f}'
 
-
+# %% ../nbs/15_report.ipynb #3330d381
 def precondition_table(result: dict) -> str:
     "The preconditions of a `measure_preconditions` result as a markdown table, then the teachers measured."
-    from ded_nb.preconditions import DESCRIPTIONS
 
     rows = []
     for name, row in result['preconditions'].items():
@@ -287,7 +294,6 @@ def precondition_table(result: dict) -> str:
 # %% ../nbs/15_report.ipynb #5dfaaa0e
 def section_world(world: dict | None, source: str) -> list[str]:
     "The world's preconditions (stage 0): the table, then whether the study could run on it."
-    from ded_nb.preconditions import failures
 
     if world is None:
         return []
@@ -434,16 +440,16 @@ def ci_pct(score: dict, digits: int = 1) -> str:
     lo, hi = score['ci95']
     return f"{100 * score['mean']:.{digits}f} [{100 * lo:.{digits}f}, {100 * hi:.{digits}f}]"
 
-
+# %% ../nbs/15_report.ipynb #54c9fedd
 def diff_pts(c: dict, digits: int = 1) -> str:
     "A comparison's difference and interval (fractions) in points, signed."
     lo, hi = c['ci95']
     return f"{100 * c['diff']:+.{digits}f} [{100 * lo:+.{digits}f}, {100 * hi:+.{digits}f}]"
 
-
+# %% ../nbs/15_report.ipynb #28d330b3
 _OPPOSITE = {'a>b': 'a<b', 'a<b': 'a>b'}
 
-
+# %% ../nbs/15_report.ipynb #816c5b50
 def headline_outcome(verdict: str, supports: str) -> str:
     "`supported` when the verdict is the pre-registered one, `contradicted` when it is the opposite, else `neither`."
     if verdict == supports:
@@ -503,7 +509,7 @@ EXPERIMENT_TITLES = {  # experiment -> (section title, what the paper reports be
                'Paper: QwQ-S (8,202 tokens) 77.71 vs QwQ-L (13,869) 78.12 on AIME24.'),
 }
 
-
+# %% ../nbs/15_report.ipynb #9e772024
 def section_experiments(
     experiments: dict,  # name -> experiment (`ded_nb.distill.experiment`)
     source: str,  # the file they are read from
@@ -527,7 +533,7 @@ def section_experiments(
 # %% ../nbs/15_report.ipynb #cb886209
 CONTROL_ARMS = ('math/full', 'base')  # the positive control: full-corpus distillation against the base student
 
-
+# %% ../nbs/15_report.ipynb #36ab0c34
 def positive_control(
     experiments: dict,  # `results.json`'s experiments
     suite: str,  # the main suite
@@ -570,7 +576,7 @@ def headline_rows(experiments: dict, headlines: dict) -> list[dict]:
                      'outcome': headline_outcome(c['verdict'], h['supports']) if c else 'not run'})
     return rows
 
-
+# %% ../nbs/15_report.ipynb #2c9ddbaf
 def headline_sentence(row: dict) -> str:
     "One computed sentence per headline: the claim, the measured difference, and what it does to the claim."
     c = row['comparison']
@@ -584,7 +590,7 @@ def headline_sentence(row: dict) -> str:
     return (f"**{row['id']}** ({row['claim']}): `{c['a']}` − `{c['b']}` on {c['suite']} = {diff_pts(c)} points "
             f"({c['covers']}) — {said}.")
 
-
+# %% ../nbs/15_report.ipynb #35e60c18
 def development_headlines(dev_results: dict) -> dict:
     "Each headline of a development run's `results.json`: `{id: {diff, ci95, verdict, outcome, n_items, seeds}}`."
     out = {}
@@ -596,11 +602,11 @@ def development_headlines(dev_results: dict) -> dict:
             'n_items': exp.get('n_items', {}).get(c['suite']), 'seeds': exp.get('seeds')}
     return out
 
-
+# %% ../nbs/15_report.ipynb #936a16ea
 def _outcome_cell(c: dict | None, outcome: str) -> str:
     return 'not run' if c is None else f"{diff_pts(c)} → **{outcome}**"
 
-
+# %% ../nbs/15_report.ipynb #49f8b6dd
 def section_headlines(
     experiments: dict,  # this run's experiments
     headlines: dict,  # the pre-registered headlines
@@ -635,7 +641,7 @@ def _avg_cell(scores: dict, k: int) -> str:
     cell = f"{100 * scores[f'avg@{own}']:.1f} ± {100 * scores['stderr']:.1f}"
     return cell if own == k else f'{cell} (avg@{own}: stored responses)'
 
-
+# %% ../nbs/15_report.ipynb #67b16591
 def section_benchmarking(bench: dict, source: str) -> list[str]:
     "The final benchmark: avg@k ± s.e. per suite (k per suite) and pass@k of the first suite, per model."
     first = next(iter(bench['scores'].values()))
@@ -689,8 +695,6 @@ def collect_results(
 # %% ../nbs/15_report.ipynb #dv000002
 def development_run(recipe, reports_root) -> dict | None:
     "`{profile, note, results}` of `recipe.development`'s `results.json` under `reports_root`, or None (none, not run)."
-    from ded_nb.core import read_json
-    from ded_nb.recipe import load_recipe
 
     if not recipe.development:
         return None
@@ -701,10 +705,9 @@ def development_run(recipe, reports_root) -> dict | None:
     note = f"{dev.evaluation.suites[dev.evaluation.main_suite]}, seeds {dev.seeds}"
     return {'profile': recipe.development, 'note': note, 'results': read_json(path)}
 
-
+# %% ../nbs/15_report.ipynb #b200ca65
 def related_runs(recipe, development: dict | None) -> list[str]:
     "Lines linking a report to its development run, or to the pre-registered runs it is the development run of."
-    from ded_nb.recipe import PROFILES, load_recipe
 
     lines = []
     if recipe.development:
@@ -752,7 +755,7 @@ def section_limits(
           'the same notebooks there.', '']
     return L
 
-
+# %% ../nbs/15_report.ipynb #e2b88334
 def stage_times_section(
     times: dict,  # stage name -> seconds (`ded_nb.reproduce.stage_times`)
     world: str | None = None,  # the recipe's tiny world (its build is not a stage), or None for real models
@@ -770,12 +773,12 @@ def stage_times_section(
         '',
     ]
 
-
+# %% ../nbs/15_report.ipynb #ddaff2f6
 def make_command(profile: str) -> str:
     "The `make` command that reproduces `profile` (the default, `tiny`, needs no `PROFILE=`)."
     return 'make reproduce' if profile == 'tiny' else f'make reproduce PROFILE={profile}'
 
-
+# %% ../nbs/15_report.ipynb #6e774587
 def write_report(
     out_dir,  # the reports folder
     profile: str,  # the profile name (title)
@@ -790,7 +793,6 @@ def write_report(
     tiny_world: str | None = None,  # the recipe's tiny world, named in that section
 ) -> str:
     "Write `README.md` (tables, figures, findings) for one reproduction run from its stage files; returns its text."
-    from ded_nb.core import project_root, stage_file
 
     out, main = Path(out_dir), study['config']['main_suite']
     root = Path(inputs['teacher_study']).parent

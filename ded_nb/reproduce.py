@@ -8,15 +8,18 @@ import hashlib, json, os, shutil, sys, time, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from .core import RunDir, config_hash, read_json, write_json, project_root, changed_modules, say, package_file
+from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, say, write_json
 from .core import results_digest
-from .recipe import PROFILES, load_recipe, recipe_to_dict
+from .recipe import PROFILES, load_recipe, parse_problem_spec, recipe_to_dict
 from papermill.translators import PythonTranslator, papermill_translators
+from .evaluate import check_recipe_sources
+from .sftcache import RETRAIN_ENV
+from .world import ZOOS, get_world, world_hash
 
 # %% auto #0
-__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'check_recipe_sources', 'plan',
-           'sft_compute_estimate', 'generation_compute_estimate', 'StageError', 'notebook_parameters',
-           'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'reproduce']
+__all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'plan', 'sft_compute_estimate',
+           'generation_compute_estimate', 'StageError', 'notebook_parameters', 'StageParameters', 'stage_parameters',
+           'follow_progress', 'run_stage', 'stage_times', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -27,7 +30,7 @@ class Stage:
     notebook: str
     needs: tuple = ()
 
-
+# %% ../nbs/16_reproduce.ipynb #03ece87b
 STAGES = [
     Stage('world', '00_world.ipynb'),
     Stage('teacher_study', '01_teacher_study.ipynb', ('world',)),
@@ -56,12 +59,11 @@ def notebook_digest(path) -> str:
     nb = json.loads(Path(path).read_text())
     return hashlib.sha256(json.dumps([c['source'] for c in nb['cells']]).encode()).hexdigest()[:12]
 
-
+# %% ../nbs/16_reproduce.ipynb #683c71fa
 def _world_hash(name):
     "The content hash of a named tiny world (its spec and WORLD_VERSION; nothing is built)."
     if not name:
         return None
-    from ded_nb.world import world_hash, ZOOS
 
     return world_hash(ZOOS[name]())
 
@@ -99,16 +101,6 @@ def stage_status(
     if moved:
         return True, 'input results changed: ' + ', '.join(moved)
     return False, 'done: same config, input results and library code'
-
-# %% ../nbs/16_reproduce.ipynb #9708090c
-def check_recipe_sources(recipe):
-    "`recipe`, once its checks that need data pass: its world and problem specs exist, its `file:` teachers are well named."
-    from ded_nb.data import check_recipe_problems
-    from ded_nb.generate import check_recipe_teachers
-
-    check_recipe_problems(recipe)
-    check_recipe_teachers(recipe)
-    return recipe
 
 # %% ../nbs/16_reproduce.ipynb #3b938ab7
 def plan(
@@ -204,7 +196,6 @@ def generation_compute_estimate(
     tokens_per_s_per_gpu: float = 1500.0,  # vLLM decode throughput per GPU at large batch, 32B-class model (assumed)
 ) -> dict:
     "GPU-hours of the recipe's generation: smoke test, M teacher samples and k student samples per pool question."
-    from ded_nb.recipe import parse_problem_spec
 
     def size(spec, default=1000):  # a slice's length when it says one, else the default (a hub pool unread)
         part = parse_problem_spec(spec)[1]
@@ -226,10 +217,10 @@ def generation_compute_estimate(
 class StageError(RuntimeError):
     "A stage notebook failed: names the executed notebook and the failing cell."
 
-
+# %% ../nbs/16_reproduce.ipynb #7f2c0e4c
 _RECORD_TAG = 'ded-record-modules'
 
-
+# %% ../nbs/16_reproduce.ipynb #210b0e45
 def _with_record_cell(notebook: str, run_dir: Path):
     "The notebook with a last cell that writes the kernel's loaded `ded_nb` modules to `run_dir/modules.json`."
     import nbformat
@@ -242,7 +233,7 @@ def _with_record_cell(notebook: str, run_dir: Path):
     nb.cells.append(nbformat.v4.new_code_cell(src, metadata={'tags': [_RECORD_TAG]}))
     return nb
 
-
+# %% ../nbs/16_reproduce.ipynb #723d9e45
 def notebook_parameters(
     parameters: dict,  # a planned stage's parameters (`plan`), paths absolute
     folder,  # the folder of the executed notebook, where its kernel runs
@@ -257,7 +248,7 @@ def notebook_parameters(
     out['inputs'] = {name: relative(path) for name, path in parameters['inputs'].items()}
     return out
 
-
+# %% ../nbs/16_reproduce.ipynb #c4f0c529
 class StageParameters(PythonTranslator):
     "papermill's Python translator, one dict entry a line, under a comment that says these values are in force."
 
@@ -275,7 +266,7 @@ class StageParameters(PythonTranslator):
                 lines.append(cls.assign(name, cls.translate(value)))
         return '\n'.join(lines) + '\n'
 
-
+# %% ../nbs/16_reproduce.ipynb #b5bf401e
 @contextmanager
 def stage_parameters(kernel_name: str = 'python3'):
     "While inside, papermill writes a stage's injected parameters with `StageParameters`."
@@ -290,7 +281,7 @@ def stage_parameters(kernel_name: str = 'python3'):
         else:
             registry[kernel_name] = previous
 
-
+# %% ../nbs/16_reproduce.ipynb #3ed55ac8
 def _finish_executed(
     executed: Path,  # the executed notebook
     notebook,  # the stage notebook it was run from
@@ -315,7 +306,6 @@ def follow_progress(
 ):
     "While inside, print each line appended to `log` (the kernel inherits `DED_PROGRESS_LOG`)."
     import os, threading
-    from ded_nb.core import PROGRESS_LOG_ENV
 
     log, out, stop = Path(log), out or sys.stderr, threading.Event()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -432,7 +422,6 @@ def _build_world_first(steps: list, dry_run: bool):
     name = steps[0]['config']['recipe']['world'] if steps else None
     if name is None or dry_run or not any(s['runs'] for s in steps):
         return None
-    from ded_nb.world import get_world
 
     say(f'world {name!r}: building (or loading from the cache)')
     start = time.time()
@@ -444,7 +433,6 @@ def _build_world_first(steps: list, dry_run: bool):
 @contextmanager
 def _retraining(on: bool):
     "While inside and `on`, stage kernels train every SFT run again (`DED_RETRAIN`: runs finished before now are stale)."
-    from ded_nb.sftcache import RETRAIN_ENV
 
     previous = os.environ.get(RETRAIN_ENV)
     if on:

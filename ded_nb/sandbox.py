@@ -57,7 +57,7 @@ def bwrap_path() -> str | None:
     "The bubblewrap executable, or None."
     return shutil.which('bwrap')
 
-
+# %% ../nbs/05_sandbox.ipynb #5666bad0
 INSTALL_HINT = (
     'install bubblewrap: `sudo apt-get install bubblewrap` (Debian/Ubuntu), `dnf install bubblewrap` (Fedora); '
     'code grading needs Linux with bubblewrap. Elsewhere pass mode="unsafe" (no isolation, limits only) '
@@ -66,9 +66,11 @@ INSTALL_HINT = (
 
 # %% ../nbs/05_sandbox.ipynb #80aa47c3
 UID_BASE, UID_COUNT = 61000, 1000
+
+# %% ../nbs/05_sandbox.ipynb #1f9ce29d
 _LOCK_DIR = Path(tempfile.gettempdir()) / 'ded-sandbox-uids'
 
-
+# %% ../nbs/05_sandbox.ipynb #0d50ef07
 @contextmanager
 def sandbox_uid():
     "Hold a uid no other sandbox on this machine is using, for the duration of one run."
@@ -197,7 +199,7 @@ def _limit_child(limits: Limits):
 
     return apply
 
-
+# %% ../nbs/05_sandbox.ipynb #94c1ce26
 def _classify(
     returncode,  # the process's exit status
     timed_out,  # the wall clock ran out

@@ -4,13 +4,15 @@
 
 # %% ../nbs/22_sft.ipynb #0b77c09f
 from __future__ import annotations
-import json, math, os, sys, time
+import math, sys, time
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything
 from .core import world_size, is_main_process
 from .recipe import SFTProfile, grad_accumulation
+from .sftcache import cached_run, training_key
+from .world import get_world
 
 # %% auto #0
 __all__ = ['corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'bf16_available', 'sft_steps', 'sft',
@@ -82,7 +84,7 @@ def _last_checkpoint(out_dir: Path):
     ckpts = sorted(out_dir.glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[1]))
     return str(ckpts[-1]) if ckpts else None
 
-
+# %% ../nbs/22_sft.ipynb #e8a07655
 def sft(
     model,  # the student: a model name (`ded_nb.models.load_model`) or a (model, tokenizer) pair
     pairs: list[tuple[str, str]],  # the corpus: (question, response)
@@ -247,7 +249,7 @@ def _launch_prefix(
         command += ['--main_process_port', str(port)]
     return command
 
-
+# %% ../nbs/22_sft.ipynb #cf3c341f
 def sft_launch_command(
     profile: str = 'paper',  # the recipe profile (or JSON file) the launched `ded distill` reads
     corpus: str = 'corpus.jsonl',  # the curated corpus to train on
@@ -258,7 +260,6 @@ def sft_launch_command(
     command = _launch_prefix(config, ['accelerate', 'launch'])
     return command + ['-m', 'ded_nb.cli', 'distill', '--profile', profile, '--corpus', corpus, '--out', out]
 
-
 # %% ../nbs/22_sft.ipynb #4753907f
 def _free_port() -> int:
     "A TCP port free on this machine now (two launches side by side must not share a rendezvous port)."
@@ -268,14 +269,14 @@ def _free_port() -> int:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
 
-
+# %% ../nbs/22_sft.ipynb #4ff3c14f
 def launch_config(processes: int) -> str:
     "The shipped accelerate config for `processes` data-parallel processes here: ZeRO-3 with CUDA, else gloo DDP on CPU."
     import torch
 
     return 'accelerate_zero3_8gpu.yaml' if torch.cuda.is_available() else 'accelerate_ddp_cpu.yaml'
 
-
+# %% ../nbs/22_sft.ipynb #37a91794
 def launch_sft(
     model: str,  # the student: any name `ded_nb.models.load_model` takes
     pairs: list[tuple[str, str]],  # the corpus: (question, response)
@@ -321,7 +322,7 @@ def launch_sft(
     metrics.pop('provenance', None)
     return metrics
 
-
+# %% ../nbs/22_sft.ipynb #fc0bc7a6
 def sft_job(job_path) -> dict:
     "Run the SFT a `launch_sft` job file describes, in this process (each launched process runs this)."
     job_path = Path(job_path)
@@ -330,7 +331,7 @@ def sft_job(job_path) -> dict:
     pairs = read_corpus(job_path.parent / job['corpus'])
     return sft(job['model'], pairs, job_path.parent, profile, max_steps=job['max_steps'], progress=job['progress'])
 
-
+# %% ../nbs/22_sft.ipynb #14d13c9f
 def train_sft(
     model: str,  # the student
     pairs: list[tuple[str, str]],  # the corpus
@@ -345,7 +346,6 @@ def train_sft(
         return launch_sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
     return sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
 
-
 # %% ../nbs/22_sft.ipynb #a42b823f
 def cached_train_sft(
     cache,  # a `ded_nb.sftcache.SFTCache`
@@ -358,7 +358,6 @@ def cached_train_sft(
     progress: bool = True,  # progress bar and log lines
 ) -> dict:
     "`train_sft` through the training-run cache: a stored run with the same key is reused; `reused` says which."
-    from ded_nb.sftcache import cached_run, training_key
 
     config = launch_config(profile.processes) if profile.processes > 1 else None
     parts = training_key(model, pairs, profile, max_steps, world, config)
@@ -375,7 +374,6 @@ def distill_corpus(
     progress: bool = True,  # progress bar and log lines
 ) -> dict:
     "One SFT of `recipe.student` on the corpus file `corpus` (full, or LoRA with `recipe.lora`); returns its metrics."
-    from ded_nb.world import get_world
 
     profile = recipe.lora if lora else recipe.sft
     if profile is None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib, json, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
-from .core import config_hash, file_lock, package_versions, read_json, source_digest, write_json
+from .core import config_hash, file_lock, package_file, package_versions, read_json, source_digest, write_json
+from .generate import model_fingerprint
+from .models import resolve_model
 
 # %% auto #0
 __all__ = ['TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 'training_code', 'corpus_digest',
@@ -23,6 +25,8 @@ TRAINING_PATH = (  # the functions whose code decides the model an SFT run write
     'ded_nb.sft.sft_steps', 'ded_nb.sft._last_checkpoint', 'ded_nb.sft.sft', 'ded_nb.sft._launch_prefix',
     'ded_nb.sft.launch_config', 'ded_nb.sft.launch_sft', 'ded_nb.sft.sft_job', 'ded_nb.sft.train_sft',
 )
+
+# %% ../nbs/19_sftcache.ipynb #fca0f841
 TRAINING_PACKAGES = ('torch', 'transformers', 'tokenizers', 'trl', 'peft', 'accelerate', 'datasets', 'deepspeed')
 
 # %% ../nbs/19_sftcache.ipynb #1886e35e
@@ -49,8 +53,6 @@ def student_fingerprint(
     world=None,  # the tiny world, for `tiny:` models
 ) -> str:
     "The content fingerprint of the weights, config and tokenizer (its chat template) a student loads from."
-    from ded_nb.models import resolve_model
-    from ded_nb.generate import model_fingerprint
 
     where, extra = resolve_model(model, world)
     return model_fingerprint(where) + (f"|{json.dumps(extra, sort_keys=True)}" if extra else '')
@@ -61,7 +63,6 @@ def launch_files(
 ) -> dict:
     "sha256 of an accelerate config and of the DeepSpeed config it names; {} for a run in one process."
     import yaml
-    from ded_nb.core import package_file
 
     if config is None:
         return {}
@@ -79,7 +80,7 @@ def training_device() -> str:
 
     return f'cuda:{torch.cuda.get_device_name(0)}' if torch.cuda.is_available() else 'cpu'
 
-
+# %% ../nbs/19_sftcache.ipynb #65e410fe
 def training_key(
     model: str,  # the student
     pairs: list,  # the corpus: (question, response)
@@ -104,7 +105,7 @@ def training_key(
 # %% ../nbs/19_sftcache.ipynb #d7fc12fb
 RETRAIN_ENV = 'DED_RETRAIN'  # a Unix time: training runs finished before it are trained again (`ded reproduce --retrain`)
 
-
+# %% ../nbs/19_sftcache.ipynb #00760e81
 def _replace_with_link(link: Path, target: Path):
     "Make `link` a symbolic link to `target`, removing what was there (a folder of an earlier run, or a link)."
     if link.is_symlink() or link.is_file():
@@ -134,6 +135,7 @@ class SFTCache:
     def __repr__(self):
         return f'SFTCache({str(self.root)!r})'
 
+# %% ../nbs/19_sftcache.ipynb #4dda6bf6
 # the entry's files that are not the model: the run's record
 RECORD_FILES = ('metrics.json', 'length_report.json', 'key.json', 'done.json')
 
@@ -169,7 +171,7 @@ def _train_into(cache: SFTCache, key: str, parts: dict, train) -> None:
         shutil.rmtree(entry)
     os.replace(partial, entry)
 
-
+# %% ../nbs/19_sftcache.ipynb #0055226d
 def cached_run(
     cache: SFTCache,  # the store
     parts: dict,  # what decides the run (`training_key`)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 import numpy as np
+from .core import derive_seed
 
 # %% auto #0
 __all__ = ['REPLICATES', 'LEVEL', 'item_scores', 'score_matrix', 'bootstrap_counts', 'covers', 'interval', 'verdict_of',
@@ -45,22 +46,24 @@ def bootstrap_counts(n: int, replicates: int, rng: np.random.Generator) -> np.nd
 
 # %% ../nbs/17_stats.ipynb #76a50b19
 REPLICATES = 2000  # bootstrap replicates of every interval
+
+# %% ../nbs/17_stats.ipynb #dd74036a
 LEVEL = 0.95  # the intervals' coverage
 
-
+# %% ../nbs/17_stats.ipynb #c4d465ce
 def _replicate_means(S: np.ndarray, item_w: np.ndarray, seed_w: np.ndarray) -> np.ndarray:
     "The grand mean of `S` under each replicate's item and seed counts."
     n_seeds, n_items = S.shape
     per_seed = S @ item_w.T  # n_seeds x replicates: each seed's item-weighted sum
     return (seed_w * per_seed.T).sum(1) / (n_seeds * n_items)
 
-
+# %% ../nbs/17_stats.ipynb #d80e888e
 def _percentiles(x: np.ndarray, level: float = LEVEL) -> list:
     "The central `level` percentile interval of `x`."
     lo, hi = np.quantile(x, [(1 - level) / 2, (1 + level) / 2])
     return [float(lo), float(hi)]
 
-
+# %% ../nbs/17_stats.ipynb #19a37885
 def covers(*n_seeds: int) -> str:
     "What an interval over arms of `n_seeds` seeds each covers."
     if all(n > 1 for n in n_seeds):
@@ -68,7 +71,6 @@ def covers(*n_seeds: int) -> str:
     if all(n == 1 for n in n_seeds):
         return 'items only (one seed)'
     return 'items, and seeds where an arm has more than one'
-
 
 # %% ../nbs/17_stats.ipynb #7a69a685
 def interval(
@@ -133,7 +135,6 @@ def compare(
     replicates: int = REPLICATES,  # bootstrap replicates
 ) -> list[dict]:
     "One `{a, b, suite, diff, ci95, verdict, ...}` entry per pair, paired over the suite's items."
-    from ded_nb.core import derive_seed
 
     out = []
     for a, b in pairs:

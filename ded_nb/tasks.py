@@ -16,7 +16,7 @@ __all__ = ['OPS_TEXT', 'FAMILIES', 'DEFAULT_SIZES', 'SPLIT_ORDER', 'STUDY_SIZES'
 # %% ../nbs/07_tasks.ipynb #47005b68
 OPS_TEXT = {'+': 'add {b}', '-': 'subtract {b}', '*': 'multiply by {b}'}
 
-
+# %% ../nbs/07_tasks.ipynb #a03a68df
 def chain_ops(rng: random.Random, level: int) -> tuple[int, list]:
     "A start value and `level` operations (op, operand) whose intermediate values stay in 0-99."
     value = start = rng.randint(2, 20)
@@ -107,9 +107,11 @@ def func_spec(
 
 # %% ../nbs/07_tasks.ipynb #1b98b469
 FAMILIES = {'chain': 'math', 'arith': 'math', 'maxof': 'math', 'func': 'code'}
+
+# %% ../nbs/07_tasks.ipynb #29e96c3a
 _OPS_OF = {'chain': chain_ops, 'arith': arith_ops}
 
-
+# %% ../nbs/07_tasks.ipynb #12937c76
 def make_problem(family: str, rng: random.Random, level: int, **options) -> Problem:
     "One seeded problem of `family` at difficulty `level` (`options`: the family generator's keyword arguments)."
     if family in _OPS_OF:
@@ -174,9 +176,11 @@ def make_split(
 
 # %% ../nbs/07_tasks.ipynb #6f5c78cd
 DEFAULT_SIZES = {'chain': (4000, 200), 'maxof': (1500, 100), 'func': (1200, 100)}
+
+# %% ../nbs/07_tasks.ipynb #dfdd9913
 SPLIT_ORDER = ('test', 'dev', 'pool', 'train')  # made in this order, each excluding the questions before it
 
-
+# %% ../nbs/07_tasks.ipynb #0b3a01a9
 def _split_sizes(sizes) -> dict:
     "A family's sizes as {split: n}: `(n_train, n_test)` or a mapping."
     if isinstance(sizes, dict):
@@ -187,7 +191,7 @@ def _split_sizes(sizes) -> dict:
     n_train, n_test = sizes
     return {'test': n_test, 'train': n_train}
 
-
+# %% ../nbs/07_tasks.ipynb #15aaba49
 def tiny_world(
     seed: int = 0,  # the world seed
     sizes: dict | None = None,  # family -> (n_train, n_test) or {split: n}
@@ -232,15 +236,20 @@ class WorldProblems:
         "The splits of each family, without making any problem: `{family: [split, ...]}`."
         return {f: list(_split_sizes(sizes)) for f, sizes in self.sizes.items()}
 
-
+# %% ../nbs/07_tasks.ipynb #eae506f5
 STUDY_SIZES = {
     'arith': {'test': 1000, 'dev': 1000, 'pool': 1200, 'train': 30000},
     'maxof': {'test': 500, 'dev': 500, 'train': 8000},
     'func': {'test': 300, 'dev': 300, 'pool': 600, 'train': 3000},
 }
+
+# %% ../nbs/07_tasks.ipynb #52f94caf
 STUDY_OPTIONS = {'func': {'a_max': 19, 'b_max': 99, 'sum_b_mod': 50}, 'maxof': {'extra': 1, 'low': 10}}
+
+# %% ../nbs/07_tasks.ipynb #afc979a9
 STUDY_LEVELS = {'func': (1, 2, 3)}
 
+# %% ../nbs/07_tasks.ipynb #136c430b
 WORLD_PROBLEMS = {
     'default': WorldProblems(0, DEFAULT_SIZES),
     'micro': WorldProblems(0, {'chain': (200, 24), 'maxof': (100, 12), 'func': (100, 12)}),
@@ -257,16 +266,17 @@ WORLD_PROBLEMS = {
     ),
 }
 
+# %% ../nbs/07_tasks.ipynb #d53e9474
 _PROBLEM_CACHE = {}
 
-
+# %% ../nbs/07_tasks.ipynb #7a837de1
 def named_world(name: str) -> WorldProblems:
     "How the named tiny world `name` makes its problems."
     if name not in WORLD_PROBLEMS:
         raise KeyError(f'unknown tiny world {name!r}; known: {sorted(WORLD_PROBLEMS)}')
     return WORLD_PROBLEMS[name]
 
-
+# %% ../nbs/07_tasks.ipynb #a6cef8fc
 def world_problems(name: str) -> dict:
     "The problems of the named tiny world `name` (no models built): `{family: {split: [...]}}`."
     if name not in _PROBLEM_CACHE:

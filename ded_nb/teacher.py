@@ -7,10 +7,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, replace
 from pathlib import Path
-from .core import Problem, write_json, read_json, provenance, stage_file
-from .generate import is_file_teacher
-from .models import token_entropies
+from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
+from .generate import is_file_teacher, prompt_text
+from .models import load_model, token_entropies
 from .recipe import stage_hypotheses
+from .curate import as_pairs, load_trajectories, sample_trajectories, save_trajectories
+from .data import eval_suites, recipe_problems
+from .distill import Arm, experiment, run_arms
+from .evaluate import as_backend, evaluate_model, mean_se, recipe_resources
+from .stats import score_matrix
 
 # %% auto #0
 __all__ = ['length_stats', 'corpus_token_stats', 'entropy_from_topk', 'surprisal', 'hidden_states', 'pca_shift', 'spearman',
@@ -103,7 +108,6 @@ def hidden_states(
 ):
     "One vector per prompt: layer `layer`'s hidden states of the chat-formatted prompt, pooled (`mean` or `last`)."
     import torch
-    from ded_nb.generate import prompt_text
 
     vecs = []
     for i in range(0, len(prompts), batch_size):
@@ -155,7 +159,7 @@ def _ranks(xs: list[float]) -> list[float]:
         i = j + 1
     return ranks
 
-
+# %% ../nbs/13_teacher.ipynb #e1a2f123
 def spearman(xs: list[float], ys: list[float]) -> float | None:
     "Spearman's rank correlation of `xs` and `ys` (None when undefined: fewer than 2 items or a constant list)."
     if len(xs) != len(ys):
@@ -180,8 +184,6 @@ def teacher_diagnostics(
     world=None,  # the tiny world
 ) -> dict:
     "Length, entropy (under student and teacher), student perplexity and PCA shift of one teacher's corpus."
-    from ded_nb.models import load_model
-    from ded_nb.curate import as_pairs
 
     S, max_len = recipe.teacher_study, recipe.sft.max_length
     student_net, student_tok = student
@@ -227,7 +229,6 @@ def smoke_corpora(
     progress: bool = True,  # progress bars
 ) -> dict:
     "One teacher's smoke-test corpora, one trajectory per question for each of the recipe's seeds: `{seed: trajectories}`."
-    from ded_nb.curate import sample_trajectories, save_trajectories, load_trajectories
 
     S, corpora = recipe.teacher_study, {}
     for seed in recipe.seeds:
@@ -257,8 +258,6 @@ def smoke_runs(
     out: Path,  # the study folder (`<teacher>/seed<N>/` per run)
 ) -> dict:
     "Train and score the student on each teacher's corpus of each seed: `{teacher name: [run result per seed]}`."
-    from ded_nb.curate import save_trajectories
-    from ded_nb.distill import Arm, run_arms
 
     arms = []
     for name, by_seed in corpora.items():
@@ -272,7 +271,7 @@ def smoke_runs(
         arms.append(Arm(name, files, list(suites), list(by_seed)))
     return run_arms(recipe, arms, out, suites)
 
-
+# %% ../nbs/13_teacher.ipynb #53f29339
 def _run_summary(result: dict, trajs: list, suites) -> dict:
     "What Table 1 shows of one smoke-test run."
     return {
@@ -312,7 +311,7 @@ def _negated(entropy: dict | None) -> float | None:
     "Minus the mean bits of an entropy record, or None where it was not measured."
     return None if entropy is None else -entropy['mean_bits']
 
-
+# %% ../nbs/13_teacher.ipynb #a7135ac2
 def proxy_correlations(rows: dict, main_suite: str) -> dict:
     "Spearman of each cheap proxy with the smoke-test scores (signed so that +1 means 'ranks as the smoke test')."
     names = list(rows)
@@ -342,7 +341,7 @@ def _restrict(results: list, suite: str, items: list) -> list:
     return [{**r, 'eval': {suite: {'item_scores': {i: r['eval'][suite]['item_scores'][i] for i in items}}}}
             for r in results]
 
-
+# %% ../nbs/13_teacher.ipynb #0d07c45b
 def teacher_experiments(
     runs: dict,  # teacher name -> its smoke-test runs (`smoke_runs`)
     greedy: dict,  # teacher name -> greedy accuracy on the main suite
@@ -352,8 +351,6 @@ def teacher_experiments(
     hypotheses: dict,  # id -> a `teacher_choice` hypothesis whose `a` and `b` are roles (`ded_nb.recipe.stage_hypotheses`)
 ) -> tuple[dict, dict]:
     "(`{teacher_study, teacher_choice}` experiments, `{id: hypothesis with its teachers}`) from the smoke test's runs."
-    from ded_nb.distill import experiment
-    from ded_nb.stats import score_matrix
 
     exps = {'teacher_study': experiment(
         'the smoke test picks the teacher whose student scores best (Table 1); exploratory: chosen on these scores',
@@ -390,9 +387,6 @@ def teacher_study(
     progress: bool = True,  # progress bars
 ) -> dict:
     "The smoke test over the recipe's teachers with diagnostics: the Table 1 / Table 7 analog, proxies and experiments."
-    from ded_nb.core import progress_line
-    from ded_nb.models import load_model
-    from ded_nb.evaluate import evaluate_model, mean_se, as_backend
 
     S, main = recipe.teacher_study, recipe.evaluation.main_suite
     out = Path(out_dir)
@@ -478,8 +472,6 @@ def teacher_study(
 # %% ../nbs/13_teacher.ipynb #a69b4b44
 def run_teacher_study(recipe, out_dir, data_dir=None, progress: bool = True) -> dict:
     "Stage 1: the smoke test of `recipe` (its questions, suites, world and cache) into `out_dir`."
-    from ded_nb.evaluate import recipe_resources
-    from ded_nb.data import recipe_problems, eval_suites
 
     world, cache = recipe_resources(recipe, progress)
     questions = recipe_problems(recipe, recipe.teacher_study.questions, data_dir)

@@ -4,11 +4,10 @@
 
 # %% ../nbs/08b_world.ipynb #423920db
 from __future__ import annotations
-import json, math, os, random, shutil, sys, time
-from contextlib import contextmanager
+import math, random, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed, project_root, file_sha256
+from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed
 from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world, apply_op
 from .models import _build_lock, _save_model, _write_folder, cache_root, encode_chat
 
@@ -23,10 +22,10 @@ __all__ = ['PLACES', 'STYLES', 'STUDY_STYLES', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE'
 def _digits(n: int) -> list[int]:
     return [int(d) for d in str(n)][::-1]
 
-
+# %% ../nbs/08b_world.ipynb #9dacec58
 PLACES = ['ones', 'tens', 'hundreds', 'thousands']
 
-
+# %% ../nbs/08b_world.ipynb #8bba414a
 def add_steps(a: int, b: int) -> str:
     "Column addition of `a + b`, digit by digit."
     da, db, carry, parts = _digits(a), _digits(b), 0, []
@@ -73,7 +72,11 @@ def mul_steps(a: int, k: int) -> str:
 
 # %% ../nbs/08b_world.ipynb #241dd4ef
 STYLES = ('concise', 'verbose', 'noisy', 'direct')
+
+# %% ../nbs/08b_world.ipynb #d8ce8cfa
 STUDY_STYLES = ('compact', 'plain', 'worded')  # the study world's (below)
+
+# %% ../nbs/08b_world.ipynb #abaf3326
 _NOISY_STEP = [
     '{a} {op} {b} = {c}.',
     'So {a} {op} {b} gives {c}.',
@@ -83,6 +86,8 @@ _NOISY_STEP = [
     'Then {a} {op} {b} makes {c}.',
     'Next: {a} {op} {b} = {c}, I think.',
 ]
+
+# %% ../nbs/08b_world.ipynb #4eb53ba4
 _NOISY_FILLER = [
     'Hmm.',
     'Let me think.',
@@ -94,7 +99,7 @@ _NOISY_FILLER = [
     'Alright, moving on.',
 ]
 
-
+# %% ../nbs/08b_world.ipynb #9f6fc0d9
 def _chain_steps(p: Problem):
     value = p.meta['start']
     for op, b in p.meta['ops']:
@@ -102,7 +107,7 @@ def _chain_steps(p: Problem):
         yield value, op, b, new
         value = new
 
-
+# %% ../nbs/08b_world.ipynb #2b98f1ae
 def render(problem: Problem, style: str, seed: int = 0) -> str:
     "The assistant response to `problem` in `style`: `<think>` reasoning, then the answer."
     fam = problem.benchmark.removeprefix('tiny_')
@@ -135,6 +140,8 @@ def render(problem: Problem, style: str, seed: int = 0) -> str:
 
 # %% ../nbs/08b_world.ipynb #68dfe5ee
 _PLAIN_STEP = {'+': '{a} + {b} = {c}.', '-': '{a} - {b} = {c}.', '*': '{a} * {b} = {c}.'}
+
+# %% ../nbs/08b_world.ipynb #b3695e9b
 _WORDED_STEP = {
     '+': ['{a} + {b} = {c}.', 'Adding {b} to {a} gives {c}.', '{a} plus {b} is {c}.', 'So {a} + {b} makes {c}.',
           'Then {a} and {b} more is {c}.', 'Okay, {a} + {b} = {c}.'],
@@ -143,13 +150,19 @@ _WORDED_STEP = {
     '*': ['{a} * {b} = {c}.', 'Multiplying {a} by {b} gives {c}.', '{a} times {b} is {c}.', 'So {a} * {b} makes {c}.',
           'Then {b} lots of {a} is {c}.', 'Okay, {a} * {b} = {c}.'],
 }
+
+# %% ../nbs/08b_world.ipynb #ebdc1b5e
 _WORDED_FILLER = ['Hmm.', 'Let me think.', 'Okay.', 'Right.', 'Let me see.', 'Good.', 'Wait, let me check that.', 'Alright.']
+
+# %% ../nbs/08b_world.ipynb #a9eb8f6a
 _CHECK = {  # a template, or templates one of which is drawn per trace
     'compact': 'check {x}{op}{y}={z}',
     'plain': 'Check: {x} {op} {y} = {z}, so {x}.',
     'worded': ['Let me check: {x} {op} {y} = {z}, so {x}.', 'Check: {x} {op} {y} gives back {z}. So {x}.',
                'Wait, let me verify. {x} {op} {y} = {z}. Yes, {x}.'],
 }
+
+# %% ../nbs/08b_world.ipynb #4b7f6fbe
 _FUNC_PLAN = {
     'compact': 'f(x): {body}',
     'plain': 'I need f(x) that {what}. In Python: {body}.',
@@ -157,7 +170,7 @@ _FUNC_PLAN = {
                'Let me see. f(x) {what}, so {body}.'],
 }
 
-
+# %% ../nbs/08b_world.ipynb #4e2cfdd6
 def step_ways(a: int, op: str, b: int) -> list[list[tuple]]:
     "Every way to write the chain step `a op b` as (a, op, b, c) steps: whole, and a two-digit operand's ten first."
     c = apply_op(a, op, b)
@@ -167,7 +180,7 @@ def step_ways(a: int, op: str, b: int) -> list[list[tuple]]:
         ways.append([(a, op, 10, mid), (mid, op, b - 10, c)])
     return ways
 
-
+# %% ../nbs/08b_world.ipynb #a139d190
 def split_steps(problem: Problem, rng: random.Random) -> list[tuple]:
     "The (a, op, b, c) steps of a chain, each chain step written in one of its `step_ways`, drawn uniformly."
     out = []
@@ -175,10 +188,10 @@ def split_steps(problem: Problem, rng: random.Random) -> list[tuple]:
         out += rng.choice(step_ways(a, op, b))
     return out
 
-
+# %% ../nbs/08b_world.ipynb #b3d0809d
 _INVERSE = {'+': '-', '-': '+'}
 
-
+# %% ../nbs/08b_world.ipynb #4a7e4bd1
 def check_step(steps: list[tuple], rng: random.Random, p_check: float = 0.5):
     "With chance `p_check`, a check of the last `+`/`-` step by its inverse, as (c, inverse op, b, a); else None."
     a, op, b, c = steps[-1]
@@ -186,12 +199,12 @@ def check_step(steps: list[tuple], rng: random.Random, p_check: float = 0.5):
         return (c, _INVERSE[op], b, a)
     return None
 
-
+# %% ../nbs/08b_world.ipynb #1d9225d8
 def _template(templates, rng: random.Random) -> str:
     "A style's template: itself, or one drawn from a list."
     return rng.choice(templates) if isinstance(templates, list) else templates
 
-
+# %% ../nbs/08b_world.ipynb #fbc75903
 def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) -> str:
     "A trace of a study-world problem of family `fam` in a study style."
     if fam == 'func':
@@ -223,12 +236,14 @@ def _study_render(problem: Problem, fam: str, style: str, rng: random.Random) ->
 
 # %% ../nbs/08b_world.ipynb #fe051183
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<think>', '</think>', '<|pad|>']
+
+# %% ../nbs/08b_world.ipynb #7a55c908
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-
+# %% ../nbs/08b_world.ipynb #191a1fb9
 def train_tokenizer(texts, vocab_size: int = 512):
     "A byte-level BPE tokenizer trained on `texts`, wrapped as a transformers fast tokenizer with the chat template."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
@@ -263,7 +278,7 @@ SIZES = {
     '10M': dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=4),
 }
 
-
+# %% ../nbs/08b_world.ipynb #80e34d5b
 def new_model(size: str, tokenizer, seed: int = 0, max_positions: int = 1024):
     "A randomly initialised Qwen2ForCausalLM of `size` for `tokenizer`."
     import torch
@@ -293,7 +308,7 @@ def _batches(examples, batch_size, rng):
     rng.shuffle(batches)
     return batches
 
-
+# %% ../nbs/08b_world.ipynb #815100cf
 def train_lm(
     model,  # the model to train (in place)
     tokenizer,  # its tokenizer
@@ -487,7 +502,7 @@ def study_zoo(name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooS
         ],
     )
 
-
+# %% ../nbs/08b_world.ipynb #1aad6e87
 def study_micro_zoo() -> ZooSpec:
     "The study world's twin for tests: micro models, a few steps, small splits."
     zoo = study_zoo(name='study-micro', size='micro', scale=0.01)
@@ -506,9 +521,11 @@ ZOOS = {  # the named tiny worlds (`ded ... --world NAME`)
     'study': study_zoo,
     'study-micro': study_micro_zoo,
 }
+
+# %% ../nbs/08b_world.ipynb #7de6b1a6
 PARALLEL_BUILD = ('study', 'study-micro')  # built with 2 processes (the default worlds in one, as they always were)
 
-
+# %% ../nbs/08b_world.ipynb #25fdd370
 def world_hash(spec: ZooSpec) -> str:
     "The content hash of a tiny world: its spec and the code version that builds it."
     return config_hash({'world_version': WORLD_VERSION, **asdict(spec)})
@@ -546,7 +563,7 @@ def _styles_of_world(problems: dict) -> tuple:
     "The reasoning styles of a world: the study styles where it has the `arith` family, else the default ones."
     return STUDY_STYLES if 'arith' in problems else STYLES
 
-
+# %% ../nbs/08b_world.ipynb #402d1721
 def _world_texts(problems: dict, seed: int) -> list[str]:
     "Text the tokenizer learns from: every question, and the train answers in every style."
     texts = []
@@ -557,21 +574,21 @@ def _world_texts(problems: dict, seed: int) -> list[str]:
                 texts += [render(p, s, seed) for p in ps[:500] for s in _styles_of_world(problems)]
     return texts
 
-
+# %% ../nbs/08b_world.ipynb #706cf5bd
 def _mixed_choices(p: Problem, styles: tuple) -> list:
     "The styles a `mixed` model draws from for `p`: every study style; of the default ones, the reasoning styles."
     if styles == STUDY_STYLES:
         return list(STUDY_STYLES)
     return ['direct'] if p.benchmark == 'tiny_maxof' else ['concise', 'verbose', 'noisy']
 
-
+# %% ../nbs/08b_world.ipynb #029c6d28
 def _style_of(m: ModelSpec, p: Problem, styles: tuple) -> str:
     "The style `m` is trained in on `p`: its own, or for `mixed` one of the world's `styles` drawn per problem (seeded)."
     if m.style != 'mixed':
         return m.style
     return random.Random(f'{m.seed}:{p.id}').choice(_mixed_choices(p, styles))
 
-
+# %% ../nbs/08b_world.ipynb #aec73495
 def _zoo_model(world: TinyWorld, name: str) -> ModelSpec:
     "The spec of the zoo model `name`."
     m = next((x for x in world.spec.models if x.name == name.split('@')[0]), None)
@@ -579,7 +596,7 @@ def _zoo_model(world: TinyWorld, name: str) -> ModelSpec:
         raise KeyError(f'no model {name!r} in the zoo: {[x.name for x in world.spec.models]}')
     return m
 
-
+# %% ../nbs/08b_world.ipynb #2b8487d8
 def training_pairs(world: TinyWorld, name: str) -> list[tuple[str, str]]:
     "The (question, response) pairs the zoo model `name` of `world` is trained on, as the build renders them."
     m, problems = _zoo_model(world, name), world.problems
@@ -590,7 +607,7 @@ def training_pairs(world: TinyWorld, name: str) -> list[tuple[str, str]]:
         for p in problems[fam]['train'][: m.family_limits.get(fam)]
     ]
 
-
+# %% ../nbs/08b_world.ipynb #9d671d4e
 def train_zoo_model(
     world: TinyWorld,  # the world being built (its tokenizer exists)
     name: str,  # the model of `world.spec` to train
@@ -631,13 +648,13 @@ def train_zoo_model(
     _save_model(model, tok, world.model_path(m.name), stats)
     return stats
 
-
+# %% ../nbs/08b_world.ipynb #b00a1691
 def _train_in_worker(path: str, spec: dict, name: str, progress: bool) -> dict:
     "`train_zoo_model` in a worker process, from plain data (one thread)."
     spec = ZooSpec(**{**spec, 'models': [ModelSpec(**m) for m in spec['models']]})
     return train_zoo_model(TinyWorld(Path(path), spec, spec.problems()), name, progress, threads=1)
 
-
+# %% ../nbs/08b_world.ipynb #68d38b80
 def _waves(models: list) -> list[list]:
     "The models in build order, grouped: each group's models start from models of earlier groups only."
     done, left, waves = set(), list(models), []
@@ -650,7 +667,7 @@ def _waves(models: list) -> list[list]:
         left = [m for m in left if m not in ready]
     return waves
 
-
+# %% ../nbs/08b_world.ipynb #efaa01f9
 def build_tiny_world(
     spec: ZooSpec | None = None,  # the zoo (default: `default_zoo()`)
     root=None,  # the cache folder
@@ -669,7 +686,7 @@ def build_tiny_world(
             _build(world, progress, workers)
     return world
 
-
+# %% ../nbs/08b_world.ipynb #6290ff0f
 def _build(world: TinyWorld, progress: bool, workers: int):
     "Train the tokenizer and every model of `world.spec` not built yet, then write `world.json`."
     spec, path, start = world.spec, world.path, time.time()

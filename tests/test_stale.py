@@ -31,7 +31,7 @@ def test_editing_a_module_reruns_exactly_the_stages_that_loaded_it(tmp_path):
     pkg = tmp_path / 'pkg'
     shutil.copytree(ROOT / 'ded_nb', pkg / 'ded_nb', ignore=shutil.ignore_patterns('__pycache__'))
     stage_notebook(tmp_path / 'a.ipynb', 'import ded_nb.tasks')  # a loads tasks
-    stage_notebook(tmp_path / 'b.ipynb', 'import ded_nb.evaluate')  # b loads evaluate; c reads b's outputs
+    stage_notebook(tmp_path / 'b.ipynb', 'import ded_nb.stats')  # b loads stats (and core); c reads b's outputs
     stage_notebook(tmp_path / 'c.ipynb', 'x = 1')
     (tmp_path / 'runner.py').write_text(RUNNER)
     env = {**os.environ, 'PYTHONPATH': str(pkg)}
@@ -54,10 +54,10 @@ def test_editing_a_module_reruns_exactly_the_stages_that_loaded_it(tmp_path):
     assert plan['b'][0] == 'skip' and plan['c'][0] == 'skip'
     assert {s: v[0] for s, v in ded('run').items()} == {'a': 'ran', 'b': 'skip', 'c': 'skip'}
 
-    with open(pkg / 'ded_nb' / 'evaluate.py', 'a') as f: f.write('\nEDITED = 1\n')
+    with open(pkg / 'ded_nb' / 'stats.py', 'a') as f: f.write('\nEDITED = 1\n')
     plan = ded('plan')
     assert plan['a'][0] == 'skip'
-    assert plan['b'] == ['would run', 'library changed: ded_nb.evaluate']
+    assert plan['b'] == ['would run', 'library changed: ded_nb.stats']
     assert plan['c'] == ['would run', 'input runs now: b (skipped if its results come out the same)']  # it reads b's
     ran = ded('run')
     assert ran['b'][0] == 'ran' and ran['c'] == ['skip', 'done: same config, input results and library code']
