@@ -355,7 +355,11 @@ def by_length(trajs: list[Trajectory], longest: bool) -> list[Trajectory]:
     return list(best.values())
 
 # %% ../nbs/11_curate.ipynb #46a4f99e
-def mix_corpora(parts: dict, target: dict, seed: int = 0) -> list[Trajectory]:
+def mix_corpora(
+    parts: dict,  # corpus name -> trajectories
+    target: dict,  # corpus name -> samples wanted (`curation.mix_target`)
+    seed: int,  # the draw's seed (the stage passes `curation.sampling.seed`)
+) -> list[Trajectory]:
     "Up to `target[name]` trajectories from each corpus of `parts` (name -> trajectories), whole questions, seeded."
     rng, out = random.Random(seed), []
     for name, trajs in parts.items():
@@ -493,7 +497,7 @@ def curation_study(
     mixed = None
     if set(pools) <= set(C.mix_target) and len(pools) > 1:
         head = recipe.study.headline_arm  # the mixed corpus (Table 5) mixes the headline corpora of the domains
-        mixed = mix_corpora({d: arms[d][head].kept for d in pools}, C.mix_target)
+        mixed = mix_corpora({d: arms[d][head].kept for d in pools}, C.mix_target, C.sampling.seed)
         save_trajectories(mixed, out / 'corpora' / f'mixed-{head}.jsonl')
     result = {
         'teacher': teacher,

@@ -149,3 +149,66 @@ def test_the_study_design_is_read_from_the_profile(tmp_path):
     assert [(c['a'], c['b'], c['headline']) for c in curation['comparisons'] if c['suite'] == 'in_domain'] == [
         ('math/right', 'math/full', None), ('math/right_hard', 'math/right', None), ('math/right_hard', 'math/full', 'H9')]
     assert chosen_arm(recipe, runs)['arm'] == 'math/right_hard'  # among the profile's arms only
+
+
+def _leaf_fields(tp, out=None) -> set:
+    "The names of a recipe's values: every field of its sections that is not itself a section."
+    import dataclasses, typing
+    out = set() if out is None else out
+    for f in dataclasses.fields(tp):
+        hint = typing.get_type_hints(tp)[f.name]
+        sections = [t for t in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(t)]
+        for t in sections: _leaf_fields(t, out)
+        if not sections: out.add(f.name)
+    return out
+
+
+def _unwritten(data: dict, tp, path='') -> list:
+    "The fields of section `tp` that a profile's `data` does not write, as dotted paths."
+    import dataclasses, typing
+    missing = []
+    for f in dataclasses.fields(tp):
+        name = f'{path}{f.name}'
+        if f.name not in data:
+            missing.append(name)
+            continue
+        hint = typing.get_type_hints(tp)[f.name]
+        sub = next((t for t in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(t)), None)
+        if sub is not None and isinstance(data[f.name], dict) and not typing.get_origin(hint) is dict:
+            missing += _unwritten(data[f.name], sub, f'{name}.')
+    return missing
+
+
+def test_every_recipe_value_a_stage_uses_comes_from_the_profile():
+    """No second default: (1) each base profile file writes every value of the recipe, so none comes from a default in the
+    schema; (2) every call that code holding the recipe makes into the library passes each argument named like a recipe
+    value, so no default in a library signature stands in for the profile's value."""
+    import ast, inspect, importlib, pkgutil
+    from pathlib import Path
+    import ded_nb
+    from ded_nb.recipe import Recipe, PROFILES
+    for name in PROFILES:
+        data = yaml.safe_load(profile_file(name).read_text())
+        if 'base' not in data:
+            assert _unwritten(data, Recipe) == [], f'{name}.yaml leaves values to the schema defaults'
+    values, functions = _leaf_fields(Recipe), {}
+    for m in pkgutil.iter_modules(ded_nb.__path__):
+        if not m.name.startswith('_'):
+            for n, obj in vars(importlib.import_module(f'ded_nb.{m.name}')).items():
+                if inspect.isfunction(obj) and obj.__module__.startswith('ded_nb'):
+                    functions.setdefault(n, obj)
+    defaulted = []
+    for path in sorted(Path(ded_nb.__file__).parent.glob('*.py')):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, ast.FunctionDef) or 'recipe' not in [a.arg for a in fn.args.args + fn.args.kwonlyargs]:
+                continue
+            for call in ast.walk(fn):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in functions):
+                    continue
+                if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+                    continue  # `**recipe.run_options()` and the like pass what they hold
+                params = list(inspect.signature(functions[call.func.id]).parameters.values())
+                given = {p.name for p in params[:len(call.args)]} | {k.arg for k in call.keywords}
+                defaulted += [f'{path.stem}.{fn.name} -> {call.func.id}({p.name}={p.default!r})' for p in params
+                              if p.name in values and p.name not in given and p.default not in (inspect.Parameter.empty, None)]
+    assert defaulted == [], 'library defaults standing in for recipe values'
