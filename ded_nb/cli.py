@@ -155,7 +155,6 @@ def in_run_folder(verb):
 
     @functools.wraps(verb)
     def run(args):
-
         recipe = _recipe(args)
         options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != 'func'}
         config = {'verb': args.verb, 'options': options, 'recipe': recipe_to_dict(recipe)}

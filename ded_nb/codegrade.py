@@ -234,8 +234,8 @@ def parse_assert_suite(
         return as_script()
     return TestSuite('calls', steps, expected)
 
-# %% ../nbs/06_codegrade.ipynb #6ea06682
-PLAIN_CODEC = r"""
+# %% ../nbs/06_codegrade.ipynb #8c498722
+_PLAIN_ENCODE = r"""
 import collections, json, math, sys
 
 
@@ -270,8 +270,10 @@ def _encode(x, depth):
 def to_plain(x) -> str:
     "`x` as one line of JSON that `from_plain` decodes to equal exact builtin values; `NotPlain` for other types."
     return json.dumps(_encode(x, 0), ensure_ascii=True, allow_nan=False)
+"""
 
-
+# %% ../nbs/06_codegrade.ipynb #86eca319
+_PLAIN_TAGS = r"""
 def _items(v):
     if type(v) is not list:
         raise ValueError('a tagged value holds a list')
@@ -312,8 +314,10 @@ TAGS = {
     'complex': _complex,
     'bytes': _hex,
 }
+"""
 
-
+# %% ../nbs/06_codegrade.ipynb #2eb61e0d
+_PLAIN_DECODE = r"""
 def _tagged(obj):
     if len(obj) != 1:
         raise ValueError('a tagged value has exactly one tag')
@@ -339,6 +343,9 @@ def from_plain(text):
         sys.setrecursionlimit(limit)
 """
 
+# %% ../nbs/06_codegrade.ipynb #a6397c72
+PLAIN_CODEC = _PLAIN_ENCODE + _PLAIN_TAGS + _PLAIN_DECODE  # one program, in the parts above
+
 # %% ../nbs/06_codegrade.ipynb #08195361
 _codec = {'__name__': 'ded_nb.codegrade.plain'}
 exec(PLAIN_CODEC, _codec)
@@ -346,8 +353,8 @@ exec(PLAIN_CODEC, _codec)
 # %% ../nbs/06_codegrade.ipynb #bb6acd49
 NotPlain, to_plain, from_plain = _codec['NotPlain'], _codec['to_plain'], _codec['from_plain']
 
-# %% ../nbs/06_codegrade.ipynb #4f0d8b6c
-PROGRAM_DRIVER = PLAIN_CODEC + r"""
+# %% ../nbs/06_codegrade.ipynb #db5cc873
+_PROGRAM_SETUP = r"""
 import io, os, signal
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, 'job.json'), encoding='utf-8') as f:
@@ -395,8 +402,10 @@ def failure(e):
     if isinstance(e, NotPlain):
         return 'not_plain', json.dumps(str(e))
     return 'error', json.dumps((type(e).__name__ + ': ' + str(e))[:300])
+"""
 
-
+# %% ../nbs/06_codegrade.ipynb #ef99422a
+_PROGRAM_LOAD = r"""
 env = {'__name__': '__main__'}
 try:
     timed(lambda: exec(compile(job['preamble'] + job['code'], '/sandbox/solution.py', 'exec'), env))
@@ -437,6 +446,9 @@ for line in requests:
             break
 """
 
+# %% ../nbs/06_codegrade.ipynb #5cda1c1d
+PROGRAM_DRIVER = PLAIN_CODEC + _PROGRAM_SETUP + _PROGRAM_LOAD  # one program, in the parts above
+
 # %% ../nbs/06_codegrade.ipynb #b7e3a921
 def program_job(code: str, preamble: str, seconds: float, solution_class=False, stop_on_error=True) -> str:
     "The `job.json` of `PROGRAM_DRIVER`: the program, its preamble, the per-call limits and how calls find functions."
@@ -469,8 +481,8 @@ def read_reply(line: str) -> tuple[int, str, object]:
     detail = json.loads(payload)
     return int(index), status, detail if type(detail) is str else repr(detail)[:300]
 
-# %% ../nbs/06_codegrade.ipynb #5d9e0b37
-CHECKER_DRIVER = PLAIN_CODEC + r"""
+# %% ../nbs/06_codegrade.ipynb #d5bef881
+_CHECKER_SETUP = r"""
 import os, select, signal, time, traceback
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, 'job.json'), encoding='utf-8') as f:
@@ -496,8 +508,10 @@ class ProgramFailed(BaseException):
 
 class TestTimeout(BaseException):
     pass
+"""
 
-
+# %% ../nbs/06_codegrade.ipynb #2cfcbdec
+_CHECKER_READ = r"""
 buffer = bytearray()
 
 
@@ -532,8 +546,10 @@ def receive(index, deadline):
         return from_plain(payload)
     except ValueError as e:
         raise ProgramFailed('wrong_answer', str(e)) from None
+"""
 
-
+# %% ../nbs/06_codegrade.ipynb #c4e09405
+_CHECKER_CALLS = r"""
 calls = 0
 deadline = time.monotonic() + job['load_seconds']
 
@@ -553,8 +569,10 @@ def proxy(name):
 
     program_function.__name__ = program_function.__qualname__ = name
     return program_function
+"""
 
-
+# %% ../nbs/06_codegrade.ipynb #040b3b56
+_CHECKER_RUN = r"""
 def on_alarm(*_):
     raise TestTimeout()
 
@@ -589,6 +607,9 @@ except BaseException as e:
 signal.setitimer(signal.ITIMER_REAL, 0)
 verdict('passed', '', calls)
 """
+
+# %% ../nbs/06_codegrade.ipynb #2bc1fc26
+CHECKER_DRIVER = PLAIN_CODEC + _CHECKER_SETUP + _CHECKER_READ + _CHECKER_CALLS + _CHECKER_RUN  # one program, in the parts above
 
 # %% ../nbs/06_codegrade.ipynb #420160c3
 @dataclass
@@ -705,6 +726,25 @@ def run_host_checked_suite(
         return _from_run(run, total - 1, total, total - 1)
     return CodeVerdict(True, 'passed', None, '', total, total)
 
+# %% ../nbs/06_codegrade.ipynb #fbe80a35
+def _script_verdict(
+    checked: RunResult,  # the checker's run: its first stdout line is the verdict
+    program_run: RunResult,  # the program's run
+) -> CodeVerdict:
+    "The verdict of a script suite from its two runs; a program that hit a limit is named by that limit."
+    try:
+        result = json.loads(checked.stdout.splitlines()[0])
+    except (IndexError, ValueError):  # the checker gave no verdict: killed at its wall clock, or broken
+        result = {'reason': 'timeout' if checked.status == 'timeout' else 'test_error', 'detail': checked.detail}
+    if result['reason'] in ('runtime_error', 'timeout', 'test_error') and program_run.status in (
+        'memory',
+        'timeout',
+        'output_limit',
+    ):
+        return _from_run(program_run, 0, 1, 0)  # the program hit a limit: name that limit
+    passed = result['reason'] == 'passed'
+    return CodeVerdict(passed, result['reason'], None if passed else 0, result['detail'], int(passed), 1)
+
 # %% ../nbs/06_codegrade.ipynb #a8d2f4c6
 def run_checked_script(
     code: str,  # the program
@@ -757,18 +797,7 @@ def run_checked_script(
             program_run = program.finish()
     finally:
         close(*still_open)
-    try:
-        result = json.loads(checked.stdout.splitlines()[0])
-    except (IndexError, ValueError):  # the checker gave no verdict: killed at its wall clock, or broken
-        result = {'reason': 'timeout' if checked.status == 'timeout' else 'test_error', 'detail': checked.detail}
-    if result['reason'] in ('runtime_error', 'timeout', 'test_error') and program_run.status in (
-        'memory',
-        'timeout',
-        'output_limit',
-    ):
-        return _from_run(program_run, 0, 1, 0)  # the program hit a limit: name that limit
-    passed = result['reason'] == 'passed'
-    return CodeVerdict(passed, result['reason'], None if passed else 0, result['detail'], int(passed), 1)
+    return _script_verdict(checked, program_run)
 
 # %% ../nbs/06_codegrade.ipynb #16fd8169
 def run_suite(
@@ -859,6 +888,43 @@ def grade_program(item: dict) -> dict:
     v = run_suite(item['code'], suite, Limits(**item['limits']), item.get('mode', 'bwrap'))
     return v.__dict__
 
+# %% ../nbs/06_codegrade.ipynb #4e233377
+def _suites_of(
+    problems: dict,  # id -> code problem
+    responses: list[Response],  # the responses to grade
+) -> dict:
+    "`{problem id: its TestSuite, or the NoTests that says why it has none}` for the problems `responses` answer."
+    suites = {}
+    for i, r in enumerate(responses):
+        if r.problem_id not in problems:
+            raise KeyError(f'response {i}: unknown problem_id {r.problem_id!r}')
+        p = problems[r.problem_id]
+        if p.id not in suites:
+            try:
+                suites[p.id] = suite_for(p)
+            except NoTests as e:
+                suites[p.id] = e
+    return suites
+
+# %% ../nbs/06_codegrade.ipynb #7c0424f3
+def _code_verdict(
+    r: Response,  # the graded response
+    suite,  # its problem's `TestSuite` (or `NoTests`)
+    res,  # the pool's `PoolResult` of its program (None: not run, no tests)
+    prefilled_think: bool,  # the prompt ended with `<think>`
+) -> Verdict:
+    "The `Verdict` of one response from its program's run (a pool timeout or error is a failed verdict that says so)."
+    if res is None:
+        v = {'passed': False, 'reason': 'no_tests', 'detail': str(suite), 'tests_passed': 0, 'tests_total': 0}
+    elif res.ok:
+        v = res.value
+    else:
+        v = {'passed': False, 'reason': 'timeout' if res.status == 'timeout' else 'error', 'failed_test': None,
+             'detail': res.error, 'tests_passed': 0, 'tests_total': len(suite)}
+    extra = {**r.extra, **{k: v[k] for k in ('failed_test', 'detail', 'tests_passed', 'tests_total', 'seconds') if k in v}}
+    return Verdict(r.problem_id, r.sample_idx, bool(v['passed']), think_format_ok(r.response, prefilled_think), v['reason'],
+                   None, r.finish_reason == 'length', extra)
+
 # %% ../nbs/06_codegrade.ipynb #adefff40
 def grade_code_responses(
     problems,  # code problems (list, or dict by id)
@@ -875,16 +941,7 @@ def grade_code_responses(
     if not isinstance(problems, dict):
         problems = {p.id: p for p in problems}
     limits = limits or Limits(cpu_seconds=6)
-    suites = {}
-    for i, r in enumerate(responses):
-        if r.problem_id not in problems:
-            raise KeyError(f'response {i}: unknown problem_id {r.problem_id!r}')
-        p = problems[r.problem_id]
-        if p.id not in suites:
-            try:
-                suites[p.id] = suite_for(p)
-            except NoTests as e:
-                suites[p.id] = e
+    suites = _suites_of(problems, responses)
     gradable = [i for i, r in enumerate(responses) if isinstance(suites[r.problem_id], TestSuite)]
     items = [
         {
@@ -898,39 +955,7 @@ def grade_code_responses(
     longest = max((len(s) for s in suites.values() if isinstance(s, TestSuite)), default=1)
     with TimeoutPool(grade_program, n_workers, timeout=limits.wall * longest + 60) as pool:
         results = dict(zip(gradable, pool.map(items, desc='sandbox', progress=progress)))
-    verdicts = []
-    for i, r in enumerate(responses):
-        suite, res = suites[r.problem_id], results.get(i)
-        if res is None:
-            v = {'passed': False, 'reason': 'no_tests', 'detail': str(suite), 'tests_passed': 0, 'tests_total': 0}
-        elif res.ok:
-            v = res.value
-        else:
-            v = {
-                'passed': False,
-                'reason': 'timeout' if res.status == 'timeout' else 'error',
-                'failed_test': None,
-                'detail': res.error,
-                'tests_passed': 0,
-                'tests_total': len(suite),
-            }
-        extra = {
-            **r.extra,
-            **{k: v[k] for k in ('failed_test', 'detail', 'tests_passed', 'tests_total', 'seconds') if k in v},
-        }
-        verdicts.append(
-            Verdict(
-                r.problem_id,
-                r.sample_idx,
-                bool(v['passed']),
-                think_format_ok(r.response, prefilled_think),
-                v['reason'],
-                None,
-                r.finish_reason == 'length',
-                extra,
-            )
-        )
-    return verdicts
+    return [_code_verdict(r, suites[r.problem_id], results.get(i), prefilled_think) for i, r in enumerate(responses)]
 
 # %% ../nbs/06_codegrade.ipynb #a3b87c5f
 def grade_mixed(

@@ -220,7 +220,6 @@ def subset_rows(rows: list, n: int, seed: int) -> list:
 
 # %% ../nbs/12_distill.ipynb #c673c646
 def _write_corpus(path: Path, rows: list) -> str:
-
     write_jsonl(path, rows)
     return str(path)
 

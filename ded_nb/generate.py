@@ -8,6 +8,7 @@ import hashlib, json, os, random, sqlite3, threading, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from fastcore.basics import patch
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from .core import JsonlError, config_hash, derive_seed, provenance, read_jsonl, write_json, write_jsonl
@@ -203,7 +204,6 @@ class HFBackend(Backend):
     name = 'hf'
 
     def __init__(self, model, world=None, dtype: str = 'float32'):
-
         if isinstance(model, str):
             self.model, self.tokenizer = load_model(model, world, dtype)
             self.fingerprint = f'hf|{model_fingerprint(resolve_model(model, world)[0])}|{dtype}'
@@ -216,54 +216,58 @@ class HFBackend(Backend):
     def prompt_text(self, prompt) -> str:
         return prompt_text(self.tokenizer, prompt)
 
-    def _finish(self, ids: list, params: SamplingParams, logprobs=None) -> Completion:
-        "A completion from generated ids: cut at end of sequence or a stop string."
-        tok, eos = self.tokenizer, self.eos_ids
-        end = next((i for i, t in enumerate(ids) if t in eos), None)
-        finish = 'stop' if end is not None else 'length'
-        if end is not None:
-            ids = ids[:end]
-        text = tok.decode(ids, skip_special_tokens=False)
-        text, stopped = _cut_at_stop(text, params.stop)
-        if stopped:
-            finish = 'stop'
-            ids = tok(text, add_special_tokens=False)['input_ids']
-        lp = [round(x, 6) for x in logprobs[: len(ids)]] if logprobs is not None else None
-        return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
+# %% ../nbs/09_generate.ipynb #26d23015
+@patch
+def _finish(self: HFBackend, ids: list, params: SamplingParams, logprobs=None) -> Completion:
+    "A completion from generated ids: cut at end of sequence or a stop string."
+    tok, eos = self.tokenizer, self.eos_ids
+    end = next((i for i, t in enumerate(ids) if t in eos), None)
+    finish = 'stop' if end is not None else 'length'
+    if end is not None:
+        ids = ids[:end]
+    text = tok.decode(ids, skip_special_tokens=False)
+    text, stopped = _cut_at_stop(text, params.stop)
+    if stopped:
+        finish = 'stop'
+        ids = tok(text, add_special_tokens=False)['input_ids']
+    lp = [round(x, 6) for x in logprobs[: len(ids)]] if logprobs is not None else None
+    return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
 
-    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
-        "One completion per prompt (the rows of one batch)."
-        import torch
+# %% ../nbs/09_generate.ipynb #86700196
+@patch
+def generate_rows(self: HFBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
+    "One completion per prompt (the rows of one batch)."
+    import torch
 
-        tok = self.tokenizer
-        enc = tok([self.prompt_text(p) for p in prompts], return_tensors='pt', padding=True, add_special_tokens=False)
-        sample = params.temperature > 0
-        kwargs = dict(
-            max_new_tokens=params.max_new_tokens,
-            do_sample=sample,
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
-            return_dict_in_generate=True,
-            output_scores=params.logprobs,
-            temperature=params.temperature if sample else None,
-            top_p=params.top_p if sample else None,
-            top_k=0 if sample else None,
-        )
-        if params.stop:
-            kwargs.update(stop_strings=params.stop, tokenizer=tok)
-        torch.manual_seed(seeds[0])
-        with torch.no_grad():
-            out = self.model.generate(**enc, **kwargs)
-        gen = out.sequences[:, enc['input_ids'].shape[1] :]
-        scores = (
-            self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-            if params.logprobs
-            else None
-        )
-        return [
-            self._finish(gen[r].tolist(), params, scores[r].tolist() if scores is not None else None)
-            for r in range(len(prompts))
-        ]
+    tok = self.tokenizer
+    enc = tok([self.prompt_text(p) for p in prompts], return_tensors='pt', padding=True, add_special_tokens=False)
+    sample = params.temperature > 0
+    kwargs = dict(
+        max_new_tokens=params.max_new_tokens,
+        do_sample=sample,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        return_dict_in_generate=True,
+        output_scores=params.logprobs,
+        temperature=params.temperature if sample else None,
+        top_p=params.top_p if sample else None,
+        top_k=0 if sample else None,
+    )
+    if params.stop:
+        kwargs.update(stop_strings=params.stop, tokenizer=tok)
+    torch.manual_seed(seeds[0])
+    with torch.no_grad():
+        out = self.model.generate(**enc, **kwargs)
+    gen = out.sequences[:, enc['input_ids'].shape[1] :]
+    scores = (
+        self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+        if params.logprobs
+        else None
+    )
+    return [
+        self._finish(gen[r].tolist(), params, scores[r].tolist() if scores is not None else None)
+        for r in range(len(prompts))
+    ]
 
 # %% ../nbs/09_generate.ipynb #086502dd
 def cpu_tp_binding(
@@ -332,50 +336,52 @@ class VLLMBackend(Backend):
     def prompt_text(self, prompt) -> str:
         return prompt_text(self.tokenizer, prompt)
 
-    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
-        "One completion per prompt, each with its own seed."
-        from vllm import SamplingParams as VllmParams
+# %% ../nbs/09_generate.ipynb #17bbeca9
+@patch
+def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
+    "One completion per prompt, each with its own seed."
+    from vllm import SamplingParams as VllmParams
 
-        sps = [
-            VllmParams(
-                n=1,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                max_tokens=params.max_new_tokens,
-                seed=s,
-                stop=params.stop,
-                logprobs=0 if params.logprobs else None,
-                skip_special_tokens=False,
-                spaces_between_special_tokens=False,
+    sps = [
+        VllmParams(
+            n=1,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_new_tokens,
+            seed=s,
+            stop=params.stop,
+            logprobs=0 if params.logprobs else None,
+            skip_special_tokens=False,
+            spaces_between_special_tokens=False,
+        )
+        for s in seeds
+    ]
+    outs = self.llm.generate([self.prompt_text(p) for p in prompts], sps, use_tqdm=False)
+    result = []
+    for o in outs:
+        c = o.outputs[0]
+        ids = list(c.token_ids)
+        if ids and ids[-1] in self.eos_ids:
+            ids = ids[:-1]
+        lp = (
+            [
+                round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6)
+                for tid, d in zip(ids, c.logprobs)
+            ]
+            if params.logprobs and c.logprobs
+            else None
+        )
+        result.append(
+            Completion(
+                c.text,
+                ids,
+                len(ids),
+                'length' if c.finish_reason == 'length' else 'stop',
+                lp,
+                'sampled_token' if lp is not None else None,
             )
-            for s in seeds
-        ]
-        outs = self.llm.generate([self.prompt_text(p) for p in prompts], sps, use_tqdm=False)
-        result = []
-        for o in outs:
-            c = o.outputs[0]
-            ids = list(c.token_ids)
-            if ids and ids[-1] in self.eos_ids:
-                ids = ids[:-1]
-            lp = (
-                [
-                    round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6)
-                    for tid, d in zip(ids, c.logprobs)
-                ]
-                if params.logprobs and c.logprobs
-                else None
-            )
-            result.append(
-                Completion(
-                    c.text,
-                    ids,
-                    len(ids),
-                    'length' if c.finish_reason == 'length' else 'stop',
-                    lp,
-                    'sampled_token' if lp is not None else None,
-                )
-            )
-        return result
+        )
+    return result
 
 # %% ../nbs/09_generate.ipynb #2666bfcb
 class OpenAIBackend(Backend):
@@ -417,63 +423,69 @@ class OpenAIBackend(Backend):
         "The server applies its chat template: the cache keys on the messages themselves."
         return json.dumps(as_messages(prompt), sort_keys=True)
 
-    def _post(self, body: dict) -> dict:
-        "POST one request, retrying 429 / 5xx / connection errors with exponential backoff."
-        import httpx
+# %% ../nbs/09_generate.ipynb #c47781c4
+@patch
+def _post(self: OpenAIBackend, body: dict) -> dict:
+    "POST one request, retrying 429 / 5xx / connection errors with exponential backoff."
+    import httpx
 
-        for attempt in range(self.max_retries + 1):
-            try:
-                r = self.client.post(f'{self.base_url}/chat/completions', json=body)
-                if r.status_code == 200:
-                    return r.json()
-                if r.status_code != 429 and r.status_code < 500:
-                    raise RuntimeError(f'{self.base_url}: HTTP {r.status_code}: {r.text[:300]}')
-                wait = float(r.headers.get('retry-after') or 0) or min(60.0, 0.5 * 2**attempt) * (
-                    1 + random.random() / 4
-                )
-                err = f'HTTP {r.status_code}'
-            except (httpx.TransportError, httpx.TimeoutException) as e:
-                wait, err = min(60.0, 0.5 * 2**attempt) * (1 + random.random() / 4), f'{type(e).__name__}: {e}'
-            if attempt == self.max_retries:
-                raise RuntimeError(f'{self.base_url}: gave up after {attempt + 1} tries: {err}')
-            time.sleep(wait)
+    for attempt in range(self.max_retries + 1):
+        try:
+            r = self.client.post(f'{self.base_url}/chat/completions', json=body)
+            if r.status_code == 200:
+                return r.json()
+            if r.status_code != 429 and r.status_code < 500:
+                raise RuntimeError(f'{self.base_url}: HTTP {r.status_code}: {r.text[:300]}')
+            wait = float(r.headers.get('retry-after') or 0) or min(60.0, 0.5 * 2**attempt) * (
+                1 + random.random() / 4
+            )
+            err = f'HTTP {r.status_code}'
+        except (httpx.TransportError, httpx.TimeoutException) as e:
+            wait, err = min(60.0, 0.5 * 2**attempt) * (1 + random.random() / 4), f'{type(e).__name__}: {e}'
+        if attempt == self.max_retries:
+            raise RuntimeError(f'{self.base_url}: gave up after {attempt + 1} tries: {err}')
+        time.sleep(wait)
 
-    def _one(self, prompt, params: SamplingParams, seed: int) -> Completion:
-        body = {
-            'model': self.model,
-            'messages': as_messages(prompt),
-            'max_tokens': params.max_new_tokens,
-            'temperature': params.temperature,
-            'top_p': params.top_p,
-            **self.extra_body,
-        }
-        if params.stop:
-            body['stop'] = params.stop
-        if self.send_seed:
-            body['seed'] = seed
-        if params.logprobs:
-            body['logprobs'] = True
-        data = self._post(body)
-        choice = data['choices'][0]
-        msg = choice.get('message') or {}
-        content = msg.get('content') or ''
-        reasoning = msg.get('reasoning_content') or msg.get('reasoning')
-        finish = 'length' if choice.get('finish_reason') == 'length' else 'stop'
-        if reasoning and finish == 'length' and not content:
-            text = f'<think>{reasoning}'  # cut off inside its reasoning: never closed
-        elif reasoning:
-            text = f'<think>{reasoning}</think>{content}'
-        else:
-            text = content
-        ids = self.tokenizer(text, add_special_tokens=False)['input_ids'] if self.tokenizer is not None else []
-        n = (data.get('usage') or {}).get('completion_tokens') or len(ids)
-        lp = [t['logprob'] for t in ((choice.get('logprobs') or {}).get('content') or [])] or None
-        return Completion(text, ids, n, finish, lp, 'server' if lp else None)
+# %% ../nbs/09_generate.ipynb #ff141457
+@patch
+def _one(self: OpenAIBackend, prompt, params: SamplingParams, seed: int) -> Completion:
+    body = {
+        'model': self.model,
+        'messages': as_messages(prompt),
+        'max_tokens': params.max_new_tokens,
+        'temperature': params.temperature,
+        'top_p': params.top_p,
+        **self.extra_body,
+    }
+    if params.stop:
+        body['stop'] = params.stop
+    if self.send_seed:
+        body['seed'] = seed
+    if params.logprobs:
+        body['logprobs'] = True
+    data = self._post(body)
+    choice = data['choices'][0]
+    msg = choice.get('message') or {}
+    content = msg.get('content') or ''
+    reasoning = msg.get('reasoning_content') or msg.get('reasoning')
+    finish = 'length' if choice.get('finish_reason') == 'length' else 'stop'
+    if reasoning and finish == 'length' and not content:
+        text = f'<think>{reasoning}'  # cut off inside its reasoning: never closed
+    elif reasoning:
+        text = f'<think>{reasoning}</think>{content}'
+    else:
+        text = content
+    ids = self.tokenizer(text, add_special_tokens=False)['input_ids'] if self.tokenizer is not None else []
+    n = (data.get('usage') or {}).get('completion_tokens') or len(ids)
+    lp = [t['logprob'] for t in ((choice.get('logprobs') or {}).get('content') or [])] or None
+    return Completion(text, ids, n, finish, lp, 'server' if lp else None)
 
-    def generate_rows(self, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
-        "One completion per prompt, `concurrency` requests at a time."
-        with ThreadPoolExecutor(self.concurrency) as ex:
-            return list(ex.map(lambda a: self._one(*a), [(p, params, s) for p, s in zip(prompts, seeds)]))
+# %% ../nbs/09_generate.ipynb #1a00e6a7
+@patch
+def generate_rows(self: OpenAIBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
+    "One completion per prompt, `concurrency` requests at a time."
+    with ThreadPoolExecutor(self.concurrency) as ex:
+        return list(ex.map(lambda a: self._one(*a), [(p, params, s) for p, s in zip(prompts, seeds)]))
 
 # %% ../nbs/09_generate.ipynb #0899caf9
 MARKUPS = {  # adapter -> what it does to one stored response
@@ -576,7 +588,6 @@ class FileBackend(Backend):
     name = 'file'
 
     def __init__(self, model: str, data_dir=None):
-
         self.path, options = file_teacher_path(model, data_dir)
         self.markup = options.get('markup', 'none')
         self.tokenizer_name = options.get('tokenizer')
@@ -638,6 +649,22 @@ def make_backend(kind: str, model: str, world=None, **kwargs):
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")
 
 
+# %% ../nbs/09_generate.ipynb #6e2040a2
+def _response_rows(
+    problems: list,  # the problems, in order
+    results: list,  # their completions (`generate`): one list per problem
+    model: str,  # the model name, written on each row
+    backend: str,  # the backend name, written on each row
+    logprobs: bool,  # keep each completion's log-probabilities
+) -> list[dict]:
+    "The rows of a `ded grade` responses file: one per completion, in problem and sample order."
+    return [
+        {'problem_id': p.id, 'response': c.text, 'sample_idx': c.sample_idx, 'finish_reason': c.finish_reason,
+         'n_tokens': c.n_tokens, **({'logprobs': c.logprobs} if logprobs else {}), 'model': model, 'backend': backend}
+        for p, cs in zip(problems, results)
+        for c in cs
+    ]
+
 # %% ../nbs/09_generate.ipynb #bde2f565
 def generate_file(
     model: str,  # a model name (`ded_nb.models.load_model`), or the server's model name (`openai`)
@@ -661,28 +688,9 @@ def generate_file(
         problems = load_problems(problems, data_dir=data_dir, world=world)
     problems = problems[:limit] if limit else problems
     be = make_backend(backend, model, world, **(backend_kwargs or {}))
-    results = generate(
-        be,
-        [prompt_template.format(question=p.question) for p in problems],
-        params,
-        cache,
-        batch_size=batch_size,
-        progress=progress,
-    )
-    rows = [
-        {
-            'problem_id': p.id,
-            'response': c.text,
-            'sample_idx': c.sample_idx,
-            'finish_reason': c.finish_reason,
-            'n_tokens': c.n_tokens,
-            **({'logprobs': c.logprobs} if params.logprobs else {}),
-            'model': model,
-            'backend': backend,
-        }
-        for p, cs in zip(problems, results)
-        for c in cs
-    ]
+    prompts = [prompt_template.format(question=p.question) for p in problems]
+    results = generate(be, prompts, params, cache, batch_size=batch_size, progress=progress)
+    rows = _response_rows(problems, results, model, backend, params.logprobs)
     write_jsonl(out, rows)
     n_cached = sum(c.cached for cs in results for c in cs)
     summary = {
@@ -695,14 +703,8 @@ def generate_file(
         'seconds': round(time.time() - start, 2),
         'out': str(out),
     }
-    config = {
-        'model': model,
-        'backend': backend,
-        'fingerprint': be.fingerprint,
-        'prompt_template': prompt_template,
-        'sampling': asdict(params),
-        'world': world.path.name if world else None,
-    }
+    config = {'model': model, 'backend': backend, 'fingerprint': be.fingerprint, 'prompt_template': prompt_template,
+              'sampling': asdict(params), 'world': world.path.name if world else None}
     write_json(
         Path(str(out) + '.meta.json'),
         {'summary': summary, 'config': config, 'provenance': provenance(seeds={'sampling': params.seed})},

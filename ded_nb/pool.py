@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
@@ -120,64 +121,6 @@ class TimeoutPool:
         self.workers[self.workers.index(w)] = _Worker(self.ctx, self.fn)
         self.restarts += 1
 
-    def map(self, items: Iterable, desc: str | None = None, progress: bool = True) -> list[PoolResult]:
-        "Apply the pool's function to every item; a `PoolResult` per item, in input order."
-        items = list(items)
-        results: list = [None] * len(items)
-        todo = iter(enumerate(items))
-        pbar = tqdm(total=len(items), desc=desc, disable=not progress, mininterval=0.5)
-        try:
-            exhausted = False
-            while True:
-                for w in self.workers:  # keep every idle worker busy
-                    if w.idx is None and not exhausted:
-                        nxt = next(todo, None)
-                        if nxt is None:
-                            exhausted = True
-                        else:
-                            w.give(*nxt)
-                busy = [w for w in self.workers if w.idx is not None]
-                if not busy:
-                    break
-                now = time.monotonic()
-                wait_for = max(0.0, min(w.started + self.timeout for w in busy) - now)
-                ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=wait_for)
-                now = time.monotonic()
-                for w in busy:
-                    idx, elapsed = w.idx, now - w.started
-                    if w.conn in ready:
-                        try:
-                            _, status, value, error = w.conn.recv()
-                        except (EOFError, OSError):
-                            w.proc.join(2)
-                            results[idx] = PoolResult(
-                                'crash', error=f'worker died (exit code {w.proc.exitcode})', seconds=elapsed
-                            )
-                            self._replace(w)
-                        else:
-                            results[idx] = PoolResult(status, value, error, elapsed)
-                            w.idx = None
-                    elif w.proc.sentinel in ready:
-                        w.proc.join(1)
-                        results[idx] = PoolResult(
-                            'crash', error=f'worker died (exit code {w.proc.exitcode})', seconds=elapsed
-                        )
-                        self._replace(w)
-                    elif elapsed >= self.timeout:
-                        results[idx] = PoolResult(
-                            'timeout', error=f'no result after {self.timeout:g} s', seconds=elapsed
-                        )
-                        self._replace(w)
-                    else:
-                        continue
-                    pbar.update(1)
-        except BaseException:  # Ctrl-C or a bug: leave no worker mid-item behind
-            self.close()
-            raise
-        finally:
-            pbar.close()
-        return results
-
     def close(self):
         "Stop every worker."
         for w in self.workers:
@@ -196,6 +139,75 @@ class TimeoutPool:
 
     def __exit__(self, *exc):
         self.close()
+
+# %% ../nbs/01_pool.ipynb #86e0e8cc
+@patch
+def _settle(
+    self: TimeoutPool,
+    w: _Worker,  # a worker that was given an item
+    ready: list,  # the connections and process sentinels `wait` found ready
+    now: float,  # `time.monotonic()` after the wait
+    results: list,  # one slot per item: the worker's item's slot gets its `PoolResult`
+) -> bool:
+    "Record what busy worker `w` did by `now` (a result, a crash, a timeout: then it is replaced); False while it works."
+    idx, elapsed = w.idx, now - w.started
+    if w.conn in ready:
+        try:
+            _, status, value, error = w.conn.recv()
+        except (EOFError, OSError):
+            w.proc.join(2)
+            results[idx] = PoolResult('crash', error=f'worker died (exit code {w.proc.exitcode})', seconds=elapsed)
+            self._replace(w)
+        else:
+            results[idx] = PoolResult(status, value, error, elapsed)
+            w.idx = None
+    elif w.proc.sentinel in ready:
+        w.proc.join(1)
+        results[idx] = PoolResult('crash', error=f'worker died (exit code {w.proc.exitcode})', seconds=elapsed)
+        self._replace(w)
+    elif elapsed >= self.timeout:
+        results[idx] = PoolResult('timeout', error=f'no result after {self.timeout:g} s', seconds=elapsed)
+        self._replace(w)
+    else:
+        return False
+    return True
+
+# %% ../nbs/01_pool.ipynb #a8b36913
+@patch
+def map(
+    self: TimeoutPool,
+    items: Iterable,  # the inputs of the pool's function
+    desc: str | None = None,  # the progress bar's label
+    progress: bool = True,  # show a progress bar
+) -> list[PoolResult]:
+    "Apply the pool's function to every item; a `PoolResult` per item, in input order."
+    items = list(items)
+    results: list = [None] * len(items)
+    todo = iter(enumerate(items))
+    pbar = tqdm(total=len(items), desc=desc, disable=not progress, mininterval=0.5)
+    try:
+        exhausted = False
+        while True:
+            for w in self.workers:  # keep every idle worker busy
+                if w.idx is None and not exhausted:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        exhausted = True
+                    else:
+                        w.give(*nxt)
+            busy = [w for w in self.workers if w.idx is not None]
+            if not busy:
+                break
+            wait_for = max(0.0, min(w.started + self.timeout for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=wait_for)
+            now = time.monotonic()
+            pbar.update(sum(self._settle(w, ready, now, results) for w in busy))
+    except BaseException:  # Ctrl-C or a bug: leave no worker mid-item behind
+        self.close()
+        raise
+    finally:
+        pbar.close()
+    return results
 
 # %% ../nbs/01_pool.ipynb #802a995f
 def pool_map(

@@ -183,6 +183,34 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         else corpus_token_stats(*load_model(teacher, world), first, recipe.sft.max_length)['entropy']['mean_bits'],
     }
 
+# %% ../nbs/18_preconditions.ipynb #2032bac5
+def _precondition_values(
+    recipe,  # the recipe: `curation.tau`
+    teachers: dict,  # teacher name -> its measures (`_teacher_measures`)
+    student: dict,  # the student's scores: suites `pool` and `ood` (`evaluate_model(...)['suites']`)
+    pool_levels: dict,  # pool level -> the student's accuracy
+    pool: list,  # the math pool's problems
+    rates: dict,  # question id -> the student's pass rate
+    overlap: dict,  # name -> pool questions also found there (`exact_overlap`)
+) -> dict:
+    "The value of each precondition, measured: what `check_preconditions` compares with the recipe's targets."
+    accuracies = [t['accuracy'] for t in teachers.values()]
+    entropies = [t['entropy_bits'] for t in teachers.values() if t['entropy_bits'] is not None]
+    diversities = [t['diversity'] for t in teachers.values() if t['diversity'] is not None]
+    return {
+        'teachers': len(teachers),
+        'best_teacher_accuracy': max(accuracies),
+        'teacher_accuracy_spread': max(accuracies) - min(accuracies),
+        'teacher_entropy_spread': max(entropies) - min(entropies) if len(entropies) >= 2 else None,
+        'student_pool_accuracy': student['pool']['accuracy'],
+        'student_level_spread': level_spread(pool_levels),
+        'student_ood_accuracy': student['ood']['accuracy'],
+        'diversity': min(diversities) if len(diversities) == len(teachers) else None,
+        'pool_level_imbalance': level_imbalance(pool),
+        'pool_exact_overlap': sum(overlap.values()),
+        'hard_questions': sum(r <= recipe.curation.tau['math'] for r in rates.values()),
+    }
+
 # %% ../nbs/18_preconditions.ipynb #a0b1c2ec
 def measure_preconditions(
     recipe,  # a `ded_nb.recipe.Recipe`: a tiny world, or real models (`world` None)
@@ -207,25 +235,10 @@ def measure_preconditions(
                         **options)
     pool_levels = {str(k): v['accuracy'] for k, v in ev['suites']['pool']['by_group'].items()}
     rates = student_pass_rates(student, pool, recipe.curation.student_sampling, world, cache, **options)
-    accuracies = [t['accuracy'] for t in teachers.values()]
-    entropies = [t['entropy_bits'] for t in teachers.values() if t['entropy_bits'] is not None]
-    diversities = [t['diversity'] for t in teachers.values() if t['diversity'] is not None]
     seen_elsewhere = evaluated_questions(recipe) if world is None else {'training data': training_questions(world),
                                                                          **held_out_splits(world)}
     overlap = exact_overlap(pool, seen_elsewhere)
-    values = {
-        'teachers': len(teachers),
-        'best_teacher_accuracy': max(accuracies),
-        'teacher_accuracy_spread': max(accuracies) - min(accuracies),
-        'teacher_entropy_spread': max(entropies) - min(entropies) if len(entropies) >= 2 else None,
-        'student_pool_accuracy': ev['suites']['pool']['accuracy'],
-        'student_level_spread': level_spread(pool_levels),
-        'student_ood_accuracy': ev['suites']['ood']['accuracy'],
-        'diversity': min(diversities) if len(diversities) == len(teachers) else None,
-        'pool_level_imbalance': level_imbalance(pool),
-        'pool_exact_overlap': sum(overlap.values()),
-        'hard_questions': sum(r <= recipe.curation.tau['math'] for r in rates.values()),
-    }
+    values = _precondition_values(recipe, teachers, ev['suites'], pool_levels, pool, rates, overlap)
     table = check_preconditions(values, P.targets)
     result = {
         'world': world.info()['hash'] if world else None,

@@ -98,6 +98,48 @@ def python_prefix(python: str) -> Path:
     return Path(os.path.realpath(python)).parent.parent
 
 # %% ../nbs/05_sandbox.ipynb #6e8984c7
+def _system_mounts(
+    prefix: Path,  # the Python installation the sandbox runs (`python_prefix`)
+) -> list[str]:
+    "bwrap arguments that mount `/usr`, the top-level links or folders into it, and the Python installation, read-only."
+    args = ['--ro-bind', '/usr', '/usr']
+    for link in ('bin', 'lib', 'lib64', 'sbin'):
+        if os.path.islink(f'/{link}'):
+            args += ['--symlink', os.readlink(f'/{link}'), f'/{link}']
+        elif os.path.isdir(f'/{link}'):
+            args += ['--ro-bind', f'/{link}', f'/{link}']
+    if not str(prefix).startswith('/usr/'):
+        for parent in reversed(prefix.parents[:-1]):  # empty, traversable folders down to the prefix
+            args += ['--perms', '0755', '--dir', str(parent)]
+        args += ['--ro-bind', str(prefix), str(prefix)]
+    return args
+
+# %% ../nbs/05_sandbox.ipynb #b895ea4b
+def _run_mounts(
+    run_dir: Path,  # this run's files
+    limits: Limits,  # `tmp_mb`: the size of the private /tmp
+) -> list[str]:
+    "bwrap arguments for the run's files at read-only /sandbox, fresh /proc and /dev, a private /tmp and a clean environment."
+    return [
+        '--ro-bind', str(run_dir), '/sandbox', '--proc', '/proc', '--dev', '/dev',
+        '--size', str(limits.tmp_mb * 1024 * 1024), '--tmpfs', '/tmp', '--chdir', '/tmp', '--hostname', 'sandbox',
+        '--clearenv', '--setenv', 'PATH', '/usr/bin:/bin', '--setenv', 'HOME', '/tmp', '--setenv', 'LANG', 'C.UTF-8',
+        '--setenv', 'PYTHONDONTWRITEBYTECODE', '1', '--setenv', 'PYTHONHASHSEED', '0',
+    ]
+
+# %% ../nbs/05_sandbox.ipynb #faf1f20c
+def _as_user(
+    uid: int,  # the unprivileged uid to run as
+    interpreter: list[str],  # the command inside the sandbox
+) -> list[str]:
+    "The bwrap arguments that end the command line: drop to `uid` with no capabilities (as root), or a user namespace."
+    if os.geteuid() != 0:
+        return ['--unshare-user', '--', *interpreter]
+    setpriv = shutil.which('setpriv') or '/usr/bin/setpriv'
+    return ['--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--',
+            setpriv, f'--reuid={uid}', f'--regid={uid}', '--clear-groups', '--inh-caps=-all', '--', *interpreter]
+
+# %% ../nbs/05_sandbox.ipynb #9ec1eab3
 def bwrap_command(
     python: str,  # the interpreter to run inside
     run_dir: Path,  # this run's files, mounted as /sandbox
@@ -106,82 +148,10 @@ def bwrap_command(
     argv: list[str],  # the command inside the sandbox
 ) -> list[str]:
     "The bubblewrap command line that runs `python argv...` with `run_dir` as read-only /sandbox."
-    prefix = python_prefix(python)
-    cmd = [
-        bwrap_path(),
-        '--unshare-ipc',
-        '--unshare-pid',
-        '--unshare-net',
-        '--unshare-uts',
-        '--unshare-cgroup-try',
-        '--die-with-parent',
-        '--new-session',
-        '--ro-bind',
-        '/usr',
-        '/usr',
-    ]
-    for link in ('bin', 'lib', 'lib64', 'sbin'):
-        if os.path.islink(f'/{link}'):
-            cmd += ['--symlink', os.readlink(f'/{link}'), f'/{link}']
-        elif os.path.isdir(f'/{link}'):
-            cmd += ['--ro-bind', f'/{link}', f'/{link}']
-    for parent in reversed(prefix.parents[:-1]):  # empty, traversable folders down to the prefix
-        if not str(prefix).startswith('/usr/'):
-            cmd += ['--perms', '0755', '--dir', str(parent)]
-    if not str(prefix).startswith('/usr/'):
-        cmd += ['--ro-bind', str(prefix), str(prefix)]
-    cmd += [
-        '--ro-bind',
-        str(run_dir),
-        '/sandbox',
-        '--proc',
-        '/proc',
-        '--dev',
-        '/dev',
-        '--size',
-        str(limits.tmp_mb * 1024 * 1024),
-        '--tmpfs',
-        '/tmp',
-        '--chdir',
-        '/tmp',
-        '--hostname',
-        'sandbox',
-        '--clearenv',
-        '--setenv',
-        'PATH',
-        '/usr/bin:/bin',
-        '--setenv',
-        'HOME',
-        '/tmp',
-        '--setenv',
-        'LANG',
-        'C.UTF-8',
-        '--setenv',
-        'PYTHONDONTWRITEBYTECODE',
-        '1',
-        '--setenv',
-        'PYTHONHASHSEED',
-        '0',
-    ]
-    interpreter = [python, '-I', *argv]
-    if os.geteuid() == 0:
-        cmd += [
-            '--cap-add',
-            'CAP_SETUID',
-            '--cap-add',
-            'CAP_SETGID',
-            '--',
-            shutil.which('setpriv') or '/usr/bin/setpriv',
-            f'--reuid={uid}',
-            f'--regid={uid}',
-            '--clear-groups',
-            '--inh-caps=-all',
-            '--',
-            *interpreter,
-        ]
-    else:
-        cmd += ['--unshare-user', '--', *interpreter]
-    return cmd
+    isolation = ['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try',
+                 '--die-with-parent', '--new-session']
+    return [bwrap_path(), *isolation, *_system_mounts(python_prefix(python)), *_run_mounts(run_dir, limits),
+            *_as_user(uid, [python, '-I', *argv])]
 
 # %% ../nbs/05_sandbox.ipynb #aa119ebd
 def _limit_child(limits: Limits):
@@ -280,6 +250,44 @@ class SandboxProcess:
         status, exit_code, sig, detail = _classify(self.proc.returncode, timed_out, out_size, stderr, self.limits)
         return RunResult(status, exit_code, sig, stdout, stderr, round(wall, 4), detail)
 
+# %% ../nbs/05_sandbox.ipynb #50fe9987
+def _run_folder(
+    tmp: Path,  # the run's private folder
+    code: str,  # the program, written as `main.py`
+    files: dict | None,  # more files beside it: name -> content
+    stdin: str | bytes | int,  # its input (an int: a pipe of the caller, so the file stays empty)
+) -> tuple[Path, Path, bool]:
+    "(`sandbox/`: the program and its files, readable by the sandbox's uid; `io/`: stdin, stdout, stderr; is stdin a pipe)."
+    run_dir, io_dir = tmp / 'sandbox', tmp / 'io'
+    run_dir.mkdir()
+    io_dir.mkdir()
+    for name, text in {'main.py': code, **(files or {})}.items():
+        (run_dir / name).write_text(text, encoding='utf-8')
+        os.chmod(run_dir / name, 0o644)
+    os.chmod(run_dir, 0o755)
+    os.chmod(tmp, 0o755)
+    piped = isinstance(stdin, int)  # the caller feeds it through a pipe; else its stdin is this file
+    (io_dir / 'stdin').write_bytes(b'' if piped else stdin.encode() if isinstance(stdin, str) else stdin)
+    return run_dir, io_dir, piped
+
+# %% ../nbs/05_sandbox.ipynb #01eb59cf
+def _sandbox_command(
+    mode: str,  # `bwrap`, or `unsafe` (no isolation)
+    python: str,  # the interpreter
+    run_dir: Path,  # the program's folder
+    uid: int,  # the unprivileged uid of a `bwrap` run
+    limits: Limits,  # resource limits
+    args: list[str] | None,  # the program's arguments
+) -> list[str]:
+    "The command line of a run: bubblewrap around the interpreter, or the interpreter alone, said loudly (`unsafe`)."
+    if mode == 'bwrap':
+        return bwrap_command(python, run_dir, uid, limits, ['/sandbox/main.py', *(args or [])])
+    warnings.warn(
+        'UNSANDBOXED: running model-written code with resource limits only, no isolation', RuntimeWarning, stacklevel=4
+    )
+    print('WARNING: ded sandbox in UNSAFE mode: untrusted code runs without isolation', file=sys.stderr)
+    return [python, '-I', str(run_dir / 'main.py'), *(args or [])]
+
 # %% ../nbs/05_sandbox.ipynb #5b1c0d2e
 @contextmanager
 def start_python(
@@ -301,28 +309,8 @@ def start_python(
     if mode not in ('bwrap', 'unsafe'):
         raise ValueError(f"mode must be 'bwrap' or 'unsafe', got {mode!r}")
     with tempfile.TemporaryDirectory(prefix='ded-run-') as tmp, sandbox_uid() as uid:
-        tmp = Path(tmp)
-        run_dir, io_dir = tmp / 'sandbox', tmp / 'io'
-        run_dir.mkdir()
-        io_dir.mkdir()
-        for name, text in {'main.py': code, **(files or {})}.items():
-            (run_dir / name).write_text(text, encoding='utf-8')
-            os.chmod(run_dir / name, 0o644)
-        os.chmod(run_dir, 0o755)
-        os.chmod(tmp, 0o755)
-        piped = isinstance(stdin, int)  # the caller feeds it through a pipe; else its stdin is this file
-        (io_dir / 'stdin').write_bytes(b'' if piped else stdin.encode() if isinstance(stdin, str) else stdin)
-        argv = ['/sandbox/main.py', *(args or [])]
-        if mode == 'bwrap':
-            cmd = bwrap_command(python, run_dir, uid, limits, argv)
-        else:
-            warnings.warn(
-                'UNSANDBOXED: running model-written code with resource limits only, no isolation',
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            print('WARNING: ded sandbox in UNSAFE mode: untrusted code runs without isolation', file=sys.stderr)
-            cmd = [python, '-I', str(run_dir / 'main.py'), *(args or [])]
+        run_dir, io_dir, piped = _run_folder(Path(tmp), code, files, stdin)
+        cmd = _sandbox_command(mode, python, run_dir, uid, limits, args)
         with (
             open(io_dir / 'stdin', 'rb') as fin,
             open(io_dir / 'stdout', 'wb') as fout,

@@ -376,6 +376,72 @@ def teacher_experiments(
     }
     return exps, filled
 
+# %% ../nbs/13_teacher.ipynb #c214f2af
+def _summary_means(
+    summaries: list[dict],  # one teacher's runs (`_run_summary`), one per seed
+    base_acc: dict,  # suite -> the base student's accuracy
+) -> dict:
+    "Mean ± s.e. over seeds of a teacher's accuracy, its students' scores, their gain over the base and their lengths."
+    suites = list(base_acc)
+    return {
+        'teacher_accuracy': mean_se([r['teacher_accuracy'] for r in summaries]),
+        'scores': {s: mean_se([r['scores'][s] for r in summaries]) for s in suites},
+        'delta': {s: mean_se([r['scores'][s] - base_acc[s] for r in summaries]) for s in suites},
+        'student_len': {s: mean_se([r['student_len'][s] for r in summaries]) for s in suites},
+    }
+
+# %% ../nbs/13_teacher.ipynb #183bd9bb
+def _study_config(recipe) -> dict:
+    "The settings of a teacher study, stored with its results."
+    S = recipe.teacher_study
+    return {
+        'teachers': list(recipe.teachers),
+        'student': recipe.student,
+        'seeds': list(recipe.seeds),
+        'main_suite': recipe.evaluation.main_suite,
+        'sampling': asdict(S.sampling),
+        'eval_sampling': asdict(recipe.evaluation.sampling),
+        'sft': asdict(recipe.sft),
+        'filter_correct': S.filter_correct,
+        'pca_layer': S.pca_layer,
+        'pca_pooling': S.pca_pooling,
+        'pca_prompts': S.pca_prompts,
+    }
+
+# %% ../nbs/13_teacher.ipynb #fdf448bd
+def _sample_teachers(
+    recipe,  # the recipe: seeds, sampling, evaluation
+    names: dict,  # teacher name -> model (or file teacher)
+    questions: list[Problem],  # the smoke-test questions
+    suites: dict,  # suite name -> problems (the main suite scores the teachers)
+    out: Path,  # the stage's folder: one folder per teacher
+    tokenizer,  # the student's tokenizer (trajectory lengths in its tokens)
+    world=None,  # the tiny world, for `tiny:` models
+    cache=None,  # a `CompletionCache`, or None
+    progress: bool = True,  # progress bars
+) -> tuple[dict, dict, dict]:
+    "Per teacher: (its smoke-test corpora, one per seed; its greedy accuracy on the main suite; what it is)."
+    main, corpora, greedy, sources = recipe.evaluation.main_suite, {}, {}, {}
+    for name, teacher in names.items():
+        progress_line(f'teacher {name}: sampling {len(recipe.seeds)} smoke-test corpora, greedy accuracy on {main}')
+        corpora[name] = smoke_corpora(recipe, teacher, questions, out, tokenizer, world, cache, progress)
+        backend = as_backend(teacher, world, recipe.backend)
+        # a file teacher records its file, digest and what its markup adapter did; a model, its name
+        sources[name] = {'model': teacher, **backend.describe()}
+        ev = evaluate_model(backend, {main: suites[main]}, recipe.evaluation.sampling, out / name / 'greedy', world, cache,
+                            **recipe.run_options(), progress=progress, n_per_suite=recipe.evaluation.n_per_suite)
+        greedy[name] = ev['suites'][main]['accuracy']
+    return corpora, greedy, sources
+
+# %% ../nbs/13_teacher.ipynb #4f706f79
+def _cached_diagnostics(path: Path, *args) -> dict:
+    "`teacher_diagnostics(*args)`, read from `path` where a run of the stage wrote it, else computed and written there."
+    if path.exists():
+        return read_json(path)
+    diag = teacher_diagnostics(*args)
+    write_json(path, diag)
+    return diag
+
 # %% ../nbs/13_teacher.ipynb #afe206e9
 def teacher_study(
     recipe,  # a `ded_nb.recipe.Recipe`: teachers, student, seeds, sampling, SFT and evaluation settings
@@ -397,61 +463,24 @@ def teacher_study(
     base = evaluate_model(recipe.student, suites, recipe.evaluation.sampling, out / 'base', world, cache, **options,
                           progress=progress, n_per_suite=per_suite)
     names = {_teacher_name(t): t for t in recipe.teachers}
-    corpora, greedy, sources = {}, {}, {}
-    for name, teacher in names.items():
-        progress_line(f'teacher {name}: sampling {len(recipe.seeds)} smoke-test corpora, greedy accuracy on {main}')
-        corpora[name] = smoke_corpora(recipe, teacher, questions, out, student[1], world, cache, progress)
-        teacher_backend = as_backend(teacher, world, recipe.backend)
-        # a file teacher records its file, digest and what its markup adapter did; a model, its name
-        sources[name] = {'model': teacher, **teacher_backend.describe()}
-        ev = evaluate_model(teacher_backend, {main: suites[main]},
-                            recipe.evaluation.sampling, out / name / 'greedy', world, cache, **options, progress=progress,
-                            n_per_suite=per_suite)
-        greedy[name] = ev['suites'][main]['accuracy']
+    corpora, greedy, sources = _sample_teachers(recipe, names, questions, suites, out, student[1], world, cache, progress)
     runs = smoke_runs(recipe, corpora, suites, out)
     pca_prompts = [p.question for p in suites[main][: S.pca_prompts]]
     h_before = hidden_states(*student, pca_prompts, S.pca_layer, S.pca_pooling)
     base_acc = {s: base['suites'][s]['accuracy'] for s in suites}
     rows = {}
     for name, teacher in names.items():
-        diag_file = out / name / 'diagnostics.json'
-        if diag_file.exists():
-            diag = read_json(diag_file)
-        else:
-            first = corpora[name][runs[name][0]['seed']]  # the first seed's corpus, and its student
-            diag = teacher_diagnostics(recipe, teacher, first, student, h_before, pca_prompts,
-                                       runs[name][0]['final_model'], world)
-            write_json(diag_file, diag)
+        first = runs[name][0]  # the first seed's corpus, and its student
+        diag = _cached_diagnostics(out / name / 'diagnostics.json', recipe, teacher, corpora[name][first['seed']], student,
+                                   h_before, pca_prompts, first['final_model'], world)
         summaries = [_run_summary(r, corpora[name][r['seed']], suites) for r in runs[name]]
-        rows[name] = {
-            'teacher': teacher,
-            'source': sources[name],
-            'runs': summaries,
-            'diagnostics': diag,
-            'greedy_accuracy': greedy[name],
-            'teacher_accuracy': mean_se([r['teacher_accuracy'] for r in summaries]),
-            'scores': {s: mean_se([r['scores'][s] for r in summaries]) for s in suites},
-            'delta': {s: mean_se([r['scores'][s] - base_acc[s] for r in summaries]) for s in suites},
-            'student_len': {s: mean_se([r['student_len'][s] for r in summaries]) for s in suites},
-        }
+        rows[name] = {'teacher': teacher, 'source': sources[name], 'runs': summaries, 'diagnostics': diag,
+                      'greedy_accuracy': greedy[name], **_summary_means(summaries, base_acc)}
     chosen = max(rows, key=lambda n: rows[n]['scores'][main]['mean'])
     experiments, headlines = teacher_experiments(runs, greedy, chosen, main, list(suites),
                                                  stage_hypotheses(recipe, 'teacher_study'))
-    config = {
-        'teachers': list(recipe.teachers),
-        'student': recipe.student,
-        'seeds': list(recipe.seeds),
-        'main_suite': main,
-        'sampling': asdict(S.sampling),
-        'eval_sampling': asdict(recipe.evaluation.sampling),
-        'sft': asdict(recipe.sft),
-        'filter_correct': S.filter_correct,
-        'pca_layer': S.pca_layer,
-        'pca_pooling': S.pca_pooling,
-        'pca_prompts': S.pca_prompts,
-    }
     result = {
-        'config': config,
+        'config': _study_config(recipe),
         'questions': len(questions),
         'suites': {k: len(v) for k, v in suites.items()},
         'base': base['suites'],

@@ -308,6 +308,25 @@ def _batches(examples, batch_size, rng):
     rng.shuffle(batches)
     return batches
 
+# %% ../nbs/08b_world.ipynb #017922a6
+def _collate(
+    batch: list[dict],  # `encode_chat` examples
+    pad: int,  # the tokenizer's pad id
+) -> tuple:
+    "(input ids, labels, attention mask) of `batch`, right-padded to its longest example (labels -100 on the padding)."
+    import torch
+
+    width = max(len(e['input_ids']) for e in batch)
+    ids = torch.full((len(batch), width), pad)
+    labels = torch.full((len(batch), width), -100)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, e in enumerate(batch):
+        n = len(e['input_ids'])
+        ids[row, :n] = torch.tensor(e['input_ids'])
+        labels[row, :n] = torch.tensor(e['labels'])
+        mask[row, :n] = 1
+    return ids, labels, mask
+
 # %% ../nbs/08b_world.ipynb #815100cf
 def train_lm(
     model,  # the model to train (in place)
@@ -343,17 +362,7 @@ def train_lm(
     for step in bar:
         if not batches:
             batches = _batches(examples, batch_size, rng)
-        idx = batches.pop()
-        width = max(len(examples[i]['input_ids']) for i in idx)
-        ids = torch.full((len(idx), width), pad)
-        labels = torch.full((len(idx), width), -100)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            e = examples[i]
-            n = len(e['input_ids'])
-            ids[row, :n] = torch.tensor(e['input_ids'])
-            labels[row, :n] = torch.tensor(e['labels'])
-            mask[row, :n] = 1
+        ids, labels, mask = _collate([examples[i] for i in batches.pop()], pad)
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
@@ -371,15 +380,8 @@ def train_lm(
             model.train()
     model.eval()
     seconds = time.time() - start
-    return {
-        'steps': steps,
-        'tokens': tokens,
-        'seconds': round(seconds, 2),
-        'tokens_per_s': round(tokens / seconds, 1),
-        'max_len': max_len,
-        'sequences_cut': cut,
-        'loss_log': log,
-    }
+    return {'steps': steps, 'tokens': tokens, 'seconds': round(seconds, 2), 'tokens_per_s': round(tokens / seconds, 1),
+            'max_len': max_len, 'sequences_cut': cut, 'loss_log': log}
 
 # %% ../nbs/08b_world.ipynb #ddd994f0
 @dataclass
