@@ -4,6 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #68342723
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): numpy, torch, transformers (seeding and quiet() touch them only when present)
 import dataclasses, hashlib, json, os, platform, random, subprocess, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass, field

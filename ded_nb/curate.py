@@ -4,6 +4,7 @@
 
 # %% ../nbs/11_curate.ipynb #ebb70be0
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): rapidfuzz
 import random
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path

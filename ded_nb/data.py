@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #e38cabdb
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): datasets, huggingface_hub (the hub, only when a spec names it)
 import csv, json, os, random, re, tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field

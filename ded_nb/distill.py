@@ -4,6 +4,7 @@
 
 # %% ../nbs/12_distill.ipynb #a776c071
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): torch
 import math, time
 from dataclasses import dataclass, replace
 from functools import partial

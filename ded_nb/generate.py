@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_generate.ipynb #cf9e85fe
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): torch, transformers, vllm, httpx (one backend each)
 import hashlib, json, os, random, sqlite3, threading, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor

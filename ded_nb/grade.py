@@ -4,6 +4,7 @@
 
 # %% ../nbs/03_grade.ipynb #70e88c7c
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): math_verify (in worker processes)
 import re, time
 from .core import Problem, Response, Verdict
 from .pool import TimeoutPool, PoolResult

@@ -4,6 +4,7 @@
 
 # %% ../nbs/08_models.ipynb #3ac5eedb
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): torch, transformers, the packaged GGUF models
 import math, os, shutil
 from contextlib import contextmanager
 from pathlib import Path

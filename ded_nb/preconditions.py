@@ -4,6 +4,7 @@
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2d6
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): rapidfuzz
 import statistics
 from pathlib import Path
 from .core import write_json, stage_file

@@ -4,6 +4,7 @@
 
 # %% ../nbs/14_recipe.ipynb #8f8872ee
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): yaml
 import copy, dataclasses, json, re, types, typing
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path

@@ -4,6 +4,7 @@
 
 # %% ../nbs/15_report.ipynb #79f229c0
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): matplotlib, numpy (the figures stage only)
 import math
 from pathlib import Path
 from .core import project_root, read_json, stage_file

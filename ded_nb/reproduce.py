@@ -4,6 +4,7 @@
 
 # %% ../nbs/16_reproduce.ipynb #b97d3772
 from __future__ import annotations
+# imported inside the functions that use them: nbformat and papermill's executor (its translators are imported here, at load)
 import hashlib, json, os, shutil, sys, time, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass

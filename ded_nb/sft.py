@@ -4,6 +4,7 @@
 
 # %% ../nbs/22_sft.ipynb #0b77c09f
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): torch, transformers, trl, peft, datasets
 import math, sys, time
 from dataclasses import asdict, replace
 from functools import partial

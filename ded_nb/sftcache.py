@@ -4,6 +4,7 @@
 
 # %% ../nbs/19_sftcache.ipynb #3564d9f0
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): torch, yaml
 import hashlib, json, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path

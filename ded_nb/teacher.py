@@ -4,6 +4,7 @@
 
 # %% ../nbs/13_teacher.ipynb #171017a0
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): numpy, torch
 import math
 from dataclasses import asdict, replace
 from pathlib import Path

@@ -4,6 +4,7 @@
 
 # %% ../nbs/08b_world.ipynb #423920db
 from __future__ import annotations
+# imported inside the functions that use them (seconds to import, or optional): torch, transformers, tokenizers
 import math, random, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
