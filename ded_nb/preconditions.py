@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 from .core import write_json, stage_file
-from .recipe import PRECONDITION_TARGETS
+from .recipe import PRECONDITION_TARGETS, check_preconditions
 from .generate import is_file_teacher
 from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
 from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
@@ -17,63 +17,8 @@ from .models import load_model
 from .teacher import _teacher_name, corpus_token_stats
 
 # %% auto #0
-__all__ = ['DESCRIPTIONS', 'shortfall', 'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions',
-           'level_spread', 'level_imbalance', 'correct_pair_distances', 'median_or_none', 'exact_overlap',
-           'ngram_overlap', 'training_questions', 'held_out_splits', 'evaluated_questions', 'measure_preconditions']
-
-# %% ../nbs/18_preconditions.ipynb #a0b1c2da
-def shortfall(value, target) -> float:
-    "How far `value` is outside `target` ([low, high], None unbounded): 0 when inside."
-    low, high = target
-    if value is None:
-        return float('inf')
-    if low is not None and value < low:
-        return low - value
-    if high is not None and value > high:
-        return value - high
-    return 0.0
-
-# %% ../nbs/18_preconditions.ipynb #e6324f41
-def check_preconditions(values: dict, targets: dict | None = None) -> dict:
-    "`{name: {value, target, met, shortfall}}` for every target; a target without a measured value is not met."
-    targets = PRECONDITION_TARGETS if targets is None else targets
-    out = {}
-    for name, target in targets.items():
-        value = values.get(name)
-        short = shortfall(value, target)
-        out[name] = {'value': value, 'target': list(target), 'met': short == 0, 'shortfall': short}
-    return out
-
-# %% ../nbs/18_preconditions.ipynb #a0b1c2dd
-class PreconditionError(RuntimeError):
-    "A world misses preconditions of a study that enforces them."
-
-# %% ../nbs/18_preconditions.ipynb #74f28d1d
-def _bound(target) -> str:
-    low, high = target
-    if low is not None and high is not None:
-        return f'in [{low:g}, {high:g}]'
-    return f'>= {low:g}' if low is not None else f'<= {high:g}'
-
-# %% ../nbs/18_preconditions.ipynb #ecfc6cbb
-def failures(table: dict) -> list[str]:
-    "One line per precondition not met: name, value, target and the distance to it."
-    lines = []
-    for name, row in table.items():
-        if not row['met']:
-            if row['value'] is None:
-                lines.append(f"{name}: not measured, target {_bound(row['target'])}")
-            else:
-                lines.append(f"{name}: {row['value']:.4g}, target {_bound(row['target'])} (off by {row['shortfall']:.4g})")
-    return lines
-
-# %% ../nbs/18_preconditions.ipynb #a962b975
-def enforce_preconditions(table: dict, enforce: bool) -> list[str]:
-    "Raise `PreconditionError` naming every failure when `enforce`; else return the failures (recorded only)."
-    lines = failures(table)
-    if enforce and lines:
-        raise PreconditionError('the world misses preconditions of this study:\n  ' + '\n  '.join(lines))
-    return lines
+__all__ = ['level_spread', 'level_imbalance', 'correct_pair_distances', 'median_or_none', 'exact_overlap', 'ngram_overlap',
+           'training_questions', 'held_out_splits', 'evaluated_questions', 'measure_preconditions']
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2e0
 def level_spread(by_level: dict) -> float:
@@ -264,18 +209,3 @@ def measure_preconditions(
     }
     write_json(stage_file(out, 'world'), result)
     return result
-
-# %% ../nbs/18_preconditions.ipynb #a0b1c2ee
-DESCRIPTIONS = {
-    'teachers': 'candidate teachers',
-    'best_teacher_accuracy': 'most accurate teacher, greedy, main suite',
-    'teacher_accuracy_spread': 'most minus least accurate teacher',
-    'teacher_entropy_spread': "highest minus lowest token entropy of a teacher's own samples (bits)",
-    'student_pool_accuracy': 'student, greedy, math pool',
-    'student_level_spread': "highest minus lowest of the student's pool accuracy by level",
-    'student_ood_accuracy': 'student, greedy, out-of-domain suite',
-    'diversity': 'median normalised Levenshtein between correct samples of a question (lowest teacher)',
-    'pool_level_imbalance': 'most minus fewest pool questions per level (share of the pool)',
-    'pool_exact_overlap': "pool questions in any model's training data or a test split (tiny world), or in an evaluation or benchmarking suite",
-    'hard_questions': "pool questions kept by the student's pass rate (<= tau)",
-}

@@ -12,9 +12,10 @@ from fastcore.basics import patch
 from .core import package_file
 
 # %% auto #0
-__all__ = ['PRECONDITION_TARGETS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS', 'SamplingParams', 'SFTProfile',
-           'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError', 'TeacherStudy', 'Curation',
-           'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'Hypothesis', 'Study', 'Recipe', 'check_recipe',
+__all__ = ['PRECONDITION_TARGETS', 'DESCRIPTIONS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS', 'SamplingParams',
+           'SFTProfile', 'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError', 'TeacherStudy',
+           'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'shortfall', 'check_preconditions',
+           'PreconditionError', 'failures', 'enforce_preconditions', 'Hypothesis', 'Study', 'Recipe', 'check_recipe',
            'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'profile_file', 'merge_profile',
            'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml']
 
@@ -200,6 +201,75 @@ class Preconditions:
     ood_suite: str = 'ood'  # the evaluation suite that measures out-of-domain skill
     diversity_questions: int = 100  # pool questions the teachers sample (curation's sampling) for diversity and entropy
     targets: dict[str, list] = field(default_factory=lambda: {k: list(v) for k, v in PRECONDITION_TARGETS.items()})
+
+# %% ../nbs/14_recipe.ipynb #a0b1c2da
+def shortfall(value, target) -> float:
+    "How far `value` is outside `target` ([low, high], None unbounded): 0 when inside."
+    low, high = target
+    if value is None:
+        return float('inf')
+    if low is not None and value < low:
+        return low - value
+    if high is not None and value > high:
+        return value - high
+    return 0.0
+
+# %% ../nbs/14_recipe.ipynb #e6324f41
+def check_preconditions(values: dict, targets: dict | None = None) -> dict:
+    "`{name: {value, target, met, shortfall}}` for every target; a target without a measured value is not met."
+    targets = PRECONDITION_TARGETS if targets is None else targets
+    out = {}
+    for name, target in targets.items():
+        value = values.get(name)
+        short = shortfall(value, target)
+        out[name] = {'value': value, 'target': list(target), 'met': short == 0, 'shortfall': short}
+    return out
+
+# %% ../nbs/14_recipe.ipynb #a0b1c2dd
+class PreconditionError(RuntimeError):
+    "A world misses preconditions of a study that enforces them."
+
+# %% ../nbs/14_recipe.ipynb #74f28d1d
+def _bound(target) -> str:
+    low, high = target
+    if low is not None and high is not None:
+        return f'in [{low:g}, {high:g}]'
+    return f'>= {low:g}' if low is not None else f'<= {high:g}'
+
+# %% ../nbs/14_recipe.ipynb #ecfc6cbb
+def failures(table: dict) -> list[str]:
+    "One line per precondition not met: name, value, target and the distance to it."
+    lines = []
+    for name, row in table.items():
+        if not row['met']:
+            if row['value'] is None:
+                lines.append(f"{name}: not measured, target {_bound(row['target'])}")
+            else:
+                lines.append(f"{name}: {row['value']:.4g}, target {_bound(row['target'])} (off by {row['shortfall']:.4g})")
+    return lines
+
+# %% ../nbs/14_recipe.ipynb #a962b975
+def enforce_preconditions(table: dict, enforce: bool) -> list[str]:
+    "Raise `PreconditionError` naming every failure when `enforce`; else return the failures (recorded only)."
+    lines = failures(table)
+    if enforce and lines:
+        raise PreconditionError('the world misses preconditions of this study:\n  ' + '\n  '.join(lines))
+    return lines
+
+# %% ../nbs/14_recipe.ipynb #a0b1c2ee
+DESCRIPTIONS = {
+    'teachers': 'candidate teachers',
+    'best_teacher_accuracy': 'most accurate teacher, greedy, main suite',
+    'teacher_accuracy_spread': 'most minus least accurate teacher',
+    'teacher_entropy_spread': "highest minus lowest token entropy of a teacher's own samples (bits)",
+    'student_pool_accuracy': 'student, greedy, math pool',
+    'student_level_spread': "highest minus lowest of the student's pool accuracy by level",
+    'student_ood_accuracy': 'student, greedy, out-of-domain suite',
+    'diversity': 'median normalised Levenshtein between correct samples of a question (lowest teacher)',
+    'pool_level_imbalance': 'most minus fewest pool questions per level (share of the pool)',
+    'pool_exact_overlap': "pool questions in any model's training data or a test split (tiny world), or in an evaluation or benchmarking suite",
+    'hard_questions': "pool questions kept by the student's pass rate (<= tau)",
+}
 
 # %% ../nbs/14_recipe.ipynb #15812923
 ARM_CORPORA = ('full', 'right', 'right_hard', 'right_hard_diverse')  # the corpora curation builds (`ded_nb.curate.curation_arms`)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from .core import project_root, read_json, stage_file
-from .preconditions import DESCRIPTIONS, failures
-from .recipe import PROFILES, load_recipe
+from .recipe import DESCRIPTIONS, PROFILES, failures, load_recipe
 
 # %% auto #0
 __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'CONTROL_ARMS', 'save_figure',

@@ -2,10 +2,8 @@
 measurement of a real (micro) world end to end."""
 import pytest
 
-from ded_nb.preconditions import (
-    PreconditionError, check_preconditions, correct_pair_distances, enforce_preconditions, exact_overlap,
-)
-from ded_nb.recipe import PRECONDITION_TARGETS as TARGETS
+from ded_nb.preconditions import correct_pair_distances, exact_overlap
+from ded_nb.recipe import PRECONDITION_TARGETS as TARGETS, PreconditionError, check_preconditions, enforce_preconditions
 from ded_nb.report import precondition_table
 
 
