@@ -116,6 +116,7 @@ def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_
 
 def test_a_training_function_moved_to_another_module_keeps_the_key():
     "The key names each function on the training path by its name and code, not its module: a move trains nothing again."
+    assert training_code(['ded_nb.core.seed_everything']) == training_code(['ded_nb.sft.seed_everything'])  # one function
     moved = [name.replace('ded_nb.sft.', 'ded_nb.distill.') if name.endswith(('.train_sft', '.sft_steps')) else name
              for name in TRAINING_PATH]  # `ded_nb.distill` imports both from `ded_nb.sft`
     assert moved != list(TRAINING_PATH) and training_code(moved) == training_code()
