@@ -17,9 +17,10 @@ from fastcore.basics import patch
 __all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV', 'Problem', 'Response', 'Verdict',
            'RecordError', 'record_from_dict', 'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write',
            'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
-           'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'stage_file',
-           'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes', 'changed_modules',
-           'file_lock', 'quiet', 'in_ipython', 'say', 'progress_line', 'derive_seed', 'seed_everything']
+           'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'whole_checkpoint',
+           'stage_file', 'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes',
+           'changed_modules', 'file_lock', 'quiet', 'in_ipython', 'say', 'progress_line', 'derive_seed',
+           'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -353,6 +354,17 @@ def world_size() -> int:
 def is_main_process() -> bool:
     "This process is rank 0 of its run, or the only process: the one that writes the files a run shares."
     return int(os.environ.get('RANK', '0')) == 0
+
+# %% ../nbs/00_core.ipynb #d2e755c2
+def whole_checkpoint(
+    folder,  # a Trainer checkpoint folder (`checkpoint-<step>`)
+) -> bool:
+    "The checkpoint was written to the end: its `trainer_state.json` (the Trainer writes it last) reads as JSON."
+    try:
+        json.loads((Path(folder) / 'trainer_state.json').read_text())
+        return True
+    except (OSError, ValueError):
+        return False
 
 # %% ../nbs/00_core.ipynb #9f4f482b
 STAGE_FILES = {  # stage -> {role: file or glob in its run folder}: `result` is what its library function writes

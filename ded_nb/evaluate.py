@@ -13,7 +13,7 @@ from .data import check_recipe_problems, load_benchmark, load_problems, parse_su
 from .recipe import Recipe
 from .codegrade import grade_mixed
 from .generate import CompletionCache, SamplingParams, check_recipe_teachers, generate, make_backend
-from .models import cache_root, token_entropies
+from .models import cache_root, teacher_forced_stats
 from .stats import item_scores
 from .world import get_world
 
@@ -176,7 +176,7 @@ def measure_world(world, n_test: int = 200, max_new_tokens: int = 400, max_len: 
             backend, test, SamplingParams(max_new_tokens=max_new_tokens), cache, n_workers=0, progress=False
         )
         verdicts, comps = [v for _, _, v in rows], [c for _, c, _ in rows]
-        ents = token_entropies(backend.model, backend.tokenizer, [(p.question, c.text) for p, c, _ in rows], max_len)
+        ents = teacher_forced_stats(backend.model, backend.tokenizer, [(p.question, c.text) for p, c, _ in rows], max_len)
         by_level = summarize_by(verdicts, {p.id: str(p.meta['level']) for p in test})
         out[m.name] = {
             'role': m.role,

@@ -13,7 +13,7 @@ from .core import config_hash, file_lock, file_sha256, project_root, write_json
 # %% auto #0
 __all__ = ['GEMMA_TURNS', 'PACKAGED_MODELS', 'chat', 'encode_chat', 'cache_root', 'smollm2_gguf', 'gemma3_270m_gguf',
            'converted_gguf', 'resolve_model', 'load_model', 'load_tokenizer', 'answer_token_stats', 'answer_positions',
-           'token_entropies']
+           'teacher_forced_stats']
 
 # %% ../nbs/08_models.ipynb #c0ef976e
 def chat(question: str, answer: str | None = None) -> list[dict]:
@@ -134,7 +134,10 @@ PACKAGED_MODELS = {  # name -> (where its GGUF file is, the chat template and en
 }
 
 # %% ../nbs/08_models.ipynb #4730a125
-def resolve_model(name: str, world: TinyWorld | None = None) -> tuple[str, dict]:
+def resolve_model(
+    name: str,  # a tiny-world name (`tiny:student`), a packaged model, a folder, a GGUF file or a hub id
+    world=None,  # the tiny world (`ded_nb.world.TinyWorld`), for `tiny:` names
+) -> tuple[str, dict]:
     "Where model `name` loads from: (path or hub id, extra `from_pretrained` arguments)."
     if name.startswith('tiny:'):
         if world is None:
@@ -173,7 +176,11 @@ def _load_from(where: str, extra: dict, dtype: str):
     return model, tok
 
 # %% ../nbs/08_models.ipynb #234d562d
-def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'):
+def load_model(
+    name: str,  # any name `resolve_model` takes
+    world=None,  # the tiny world (`ded_nb.world.TinyWorld`), for `tiny:` names
+    dtype: str = 'float32',  # the torch dtype the weights load in
+):
     "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, packaged model or hub id."
     model, tok = _load_from(*resolve_model(name, world), dtype)
     if tok.pad_token is None:
@@ -182,7 +189,10 @@ def load_model(name: str, world: TinyWorld | None = None, dtype: str = 'float32'
     return model.eval(), tok
 
 # %% ../nbs/08_models.ipynb #7a00eb93
-def load_tokenizer(name: str, world: TinyWorld | None = None):
+def load_tokenizer(
+    name: str,  # any name `resolve_model` takes
+    world=None,  # the tiny world (`ded_nb.world.TinyWorld`), for `tiny:` names
+):
     "The tokenizer alone of model `name` (any name `load_model` takes)."
     from transformers import AutoTokenizer
 
@@ -237,7 +247,7 @@ def answer_positions(enc: dict) -> list[int]:
     return [t - 1 for t, lab in enumerate(enc['labels']) if lab != -100 and t > 0]
 
 # %% ../nbs/08_models.ipynb #7960dbe2
-def token_entropies(
+def teacher_forced_stats(
     model,  # the causal LM
     tokenizer,  # its tokenizer
     pairs: list[tuple[str, str]],  # (question, answer) pairs

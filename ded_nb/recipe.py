@@ -41,29 +41,29 @@ class SamplingParams:
 # %% ../nbs/14_recipe.ipynb #f8212043
 @dataclass
 class SFTProfile:
-    "SFT hyperparameters (every one explicit and stored with the run)."
+    "SFT hyperparameters: every one explicit (no defaults: a profile writes each), stored with the run."
 
-    mode: str = 'full'  # `full` or `lora`
-    learning_rate: float = 1e-5
-    epochs: float = 10
-    global_batch: int = 48  # sequences per optimizer step, over all devices
-    per_device_batch: int = 1
-    max_length: int = 16384  # tokens of prompt + response, in the student's tokenizer
-    on_overflow: str = 'truncate'  # `truncate` (counted) or `drop`
-    scheduler: str = 'cosine'
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    packing: bool = False
-    bf16: bool | str = 'auto'  # `auto`: on where the hardware has it (CUDA bf16, or CPU autocast)
-    gradient_checkpointing: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_targets: str = 'all-linear'
-    save_steps: int = 200
-    logging_steps: int = 10
-    seed: int = 0
-    processes: int = 1  # data-parallel processes: 1 trains in this process, more go through `accelerate launch`
+    mode: str  # `full` or `lora`
+    learning_rate: float
+    epochs: float
+    global_batch: int  # sequences per optimizer step, over all devices
+    per_device_batch: int
+    max_length: int  # tokens of prompt + response, in the student's tokenizer
+    on_overflow: str  # `truncate` (counted) or `drop`
+    scheduler: str
+    warmup_ratio: float
+    weight_decay: float
+    packing: bool
+    bf16: bool | str  # `auto`: on where the hardware has it (CUDA bf16, or CPU autocast)
+    gradient_checkpointing: bool
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    lora_targets: str
+    save_steps: int
+    logging_steps: int
+    seed: int
+    processes: int  # data-parallel processes: 1 trains in this process, more go through `accelerate launch`
 
 # %% ../nbs/14_recipe.ipynb #5d0c3e1a
 def grad_accumulation(
@@ -407,6 +407,8 @@ def _check_study(S: Study):
             _check_choice(f'study.hypotheses.{hid}.suite', h.suite, ('main',))
             _check_choice(f'study.hypotheses.{hid}.a', h.a, TEACHER_ROLES)
             _check_choice(f'study.hypotheses.{hid}.b', h.b, TEACHER_ROLES)
+            if h.a == h.b:
+                raise RecipeError(f'study.hypotheses.{hid}.b', f'{h.b!r}: a teacher role is compared with the other, not itself')
 
 # %% ../nbs/14_recipe.ipynb #8b4040a2
 def _check_preconditions(recipe: Recipe):
@@ -483,13 +485,9 @@ def _build(tp, value, path: str):
         if unknown:
             raise RecipeError(f'{path}.{unknown[0]}'.lstrip('.'), f'unknown field; {tp.__name__} has {names}')
         kwargs = {k: _build(hints[k], v, f'{path}.{k}'.lstrip('.')) for k, v in value.items()}
-        required = [
-            f.name
-            for f in dataclasses.fields(tp)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in kwargs
-        ]
-        if required:
-            raise RecipeError(f'{path}.{required[0]}'.lstrip('.'), 'missing')
+        missing = [f.name for f in dataclasses.fields(tp) if f.name not in kwargs]  # a recipe takes no schema default
+        if missing:
+            raise RecipeError(f'{path}.{missing[0]}'.lstrip('.'), 'missing: a profile writes every value (or names a `base`)')
         return tp(**kwargs)
     container, args = typing.get_origin(tp) or tp, typing.get_args(tp)
     if container in (list, tuple):

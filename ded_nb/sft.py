@@ -5,20 +5,22 @@
 # %% ../nbs/22_sft.ipynb #0b77c09f
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch, transformers, trl, peft, datasets
-import math, sys, time
+import math, socket, subprocess, sys, time
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
-from .core import JsonlError, read_jsonl, write_json, read_json, provenance, seed_everything
-from .core import world_size, is_main_process
+import yaml
+from .core import JsonlError, read_jsonl, write_json, write_jsonl, read_json, package_file, provenance
+from .core import seed_everything, whole_checkpoint, world_size, is_main_process
+from .models import encode_chat, load_model, resolve_model
 from .recipe import SFTProfile, grad_accumulation
 from .sftcache import cached_run, training_key
 from .world import get_world
 
 # %% auto #0
-__all__ = ['corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'bf16_available', 'sft_steps', 'sft',
-           'read_corpus', 'sft_launch_command', 'launch_config', 'launch_sft', 'sft_job', 'train_sft',
-           'cached_train_sft', 'distill_corpus']
+__all__ = ['corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'bf16_available', 'sft_steps',
+           'trained_pairs', 'sft_config', 'lora_config', 'sft_metrics', 'sft', 'read_corpus', 'sft_launch_command',
+           'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'cached_train_sft', 'distill_corpus']
 
 # %% ../nbs/22_sft.ipynb #ed93e1bf
 def corpus_dataset(pairs: list[tuple[str, str]]):
@@ -51,8 +53,6 @@ def export_hf_dataset(pairs: list[tuple[str, str]], path) -> Path:
 # %% ../nbs/22_sft.ipynb #f8d5daed
 def length_report(tokenizer, pairs, max_length: int) -> dict:
     "Token counts of each conversation in the student's tokenizer, and how many exceed `max_length`."
-    from ded_nb.models import encode_chat
-
     lengths = [len(encode_chat(tokenizer, q, a, max_len=10**9)['input_ids']) for q, a in pairs]
     return {
         'n': len(lengths),
@@ -80,12 +80,152 @@ def sft_steps(
     return math.ceil(steps_per_epoch * profile.epochs)
 
 
-# %% ../nbs/22_sft.ipynb #fefdc771
-def _last_checkpoint(out_dir: Path):
+# %% ../nbs/22_sft.ipynb #7acc8245
+def _last_checkpoint(out_dir: Path) -> str | None:
+    "The last whole checkpoint in `out_dir` to resume from (a torn one, cut short by a kill while saving, is passed over)."
     ckpts = sorted(out_dir.glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[1]))
-    return str(ckpts[-1]) if ckpts else None
+    whole = [c for c in ckpts if whole_checkpoint(c)]
+    return str(whole[-1]) if whole else None
 
-# %% ../nbs/22_sft.ipynb #e8a07655
+# %% ../nbs/22_sft.ipynb #a9e073c2
+def trained_pairs(
+    pairs: list[tuple[str, str]],  # the corpus
+    lengths: list[int],  # each pair's tokens in the student's tokenizer (`length_report`)
+    profile: SFTProfile,  # `max_length` and `on_overflow`
+) -> list[tuple[str, str]]:
+    "The pairs a run trains on: all of them, or with `on_overflow='drop'` those within `max_length`; none is an error."
+    kept = [p for p, l in zip(pairs, lengths) if profile.on_overflow != 'drop' or l <= profile.max_length]
+    if not kept:
+        raise ValueError(
+            f"no sample fits max_length={profile.max_length} (longest {max(lengths, default=0)}, "
+            f"shortest {min(lengths, default=0)})"
+        )
+    return kept
+
+# %% ../nbs/22_sft.ipynb #ec4d4f10
+def sft_config(
+    profile: SFTProfile,  # every hyperparameter
+    out: Path,  # the run folder (checkpoints)
+    n_samples: int,  # samples trained on
+    max_steps: int | None = None,  # stop after this many optimizer steps (None: the profile's epochs)
+    progress: bool = True,  # tqdm progress bar
+):
+    "TRL's `SFTConfig` of a run: loss on the completion only, the profile's batch over this run's processes."
+    import torch
+    from trl import SFTConfig
+
+    total = max_steps or sft_steps(n_samples, profile)
+    return SFTConfig(
+        output_dir=str(out),
+        max_length=profile.max_length,
+        completion_only_loss=True,
+        packing=profile.packing,
+        num_train_epochs=profile.epochs,
+        max_steps=max_steps or -1,
+        per_device_train_batch_size=profile.per_device_batch,
+        gradient_accumulation_steps=grad_accumulation(profile, world_size()),
+        learning_rate=profile.learning_rate,
+        lr_scheduler_type=profile.scheduler,
+        warmup_steps=int(round(profile.warmup_ratio * total)),
+        weight_decay=profile.weight_decay,
+        optim='adamw_torch',
+        bf16=bf16_available() if profile.bf16 == 'auto' else bool(profile.bf16),
+        use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=profile.gradient_checkpointing,
+        save_strategy='steps',
+        save_steps=profile.save_steps,
+        save_total_limit=2,
+        logging_steps=profile.logging_steps,
+        report_to=[],
+        seed=profile.seed,
+        disable_tqdm=not progress,
+    )
+
+# %% ../nbs/22_sft.ipynb #1d330f32
+def lora_config(
+    profile: SFTProfile,  # `mode` and the `lora_*` settings
+):
+    "PEFT's `LoraConfig` of a LoRA profile; None for full SFT."
+    if profile.mode == 'full':
+        return None
+    if profile.mode != 'lora':
+        raise ValueError(f"mode must be 'full' or 'lora', got {profile.mode!r}")
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=profile.lora_r,
+        lora_alpha=profile.lora_alpha,
+        lora_dropout=profile.lora_dropout,
+        target_modules=profile.lora_targets,
+        task_type='CAUSAL_LM',
+    )
+
+# %% ../nbs/22_sft.ipynb #af3664a6
+def _save_final(trainer, tokenizer, out: Path, profile: SFTProfile) -> Path:
+    "Rank 0 writes the trained model to `out/final` (LoRA: the adapter to `out/adapter`, the merged model to `final`)."
+    final = out / 'final'
+    if is_main_process():
+        if profile.mode == 'lora':
+            trainer.model.save_pretrained(out / 'adapter')
+            trainer.model.merge_and_unload().save_pretrained(final)
+        else:
+            trainer.model.save_pretrained(final)
+        tokenizer.save_pretrained(final)
+    return final
+
+# %% ../nbs/22_sft.ipynb #f0f5139c
+def _run_loss(trainer, loss: float) -> float:
+    "The run's training loss: each process's own over its steps since the last log, averaged over the processes."
+    import torch
+
+    if world_size() == 1:
+        return loss
+    acc = trainer.accelerator
+    return acc.reduce(torch.tensor(loss, device=acc.device), reduction='mean').item()
+
+# %% ../nbs/22_sft.ipynb #b9d6cd15
+def sft_metrics(
+    trainer,  # the trainer after `train`
+    result,  # what `trainer.train` returned
+    profile: SFTProfile,  # the run's settings
+    report: dict,  # the corpus's `length_report`
+    n_kept: int,  # samples trained on
+    resumed_from: str | None,  # the checkpoint the run resumed from
+    start_step: int,  # the optimizer step it resumed at (0: from the start)
+    seconds: float,  # the run's wall time
+    final: Path,  # where the final model is
+) -> dict:
+    "The record of an SFT run: its profile, what was trained (samples, cuts, tokens, steps), the loss and the speed."
+    prof, args = profile, trainer.args
+    steps_per_epoch = sft_steps(n_kept, replace(prof, epochs=1))
+    trained_tokens = sum(  # a truncated sequence trains on max_length tokens, a dropped one on none
+        min(l, prof.max_length) for l in report['lengths'] if prof.on_overflow != 'drop' or l <= prof.max_length
+    )
+    return {
+        'profile': asdict(prof),
+        'samples': report['n'],
+        'samples_trained': n_kept,
+        'over_max_length': report['over'],
+        'overflow_action': prof.on_overflow,
+        'longest': report['longest'],
+        'steps': result.global_step,
+        'resumed_from': resumed_from,
+        'steps_this_run': result.global_step - start_step,
+        'train_loss': round(_run_loss(trainer, result.training_loss), 5),
+        'seconds': round(seconds, 2),
+        'epochs': prof.epochs,
+        'tokens_per_epoch': trained_tokens,
+        'tokens_per_s': round(
+            trained_tokens * (result.global_step - start_step) / max(1, steps_per_epoch) / max(seconds, 1e-9), 1
+        ),
+        'bf16': args.bf16,
+        'processes': world_size(),
+        'global_batch': args.per_device_train_batch_size * world_size() * args.gradient_accumulation_steps,
+        'final_model': str(final),
+        'log': trainer.state.log_history,
+    }
+
+# %% ../nbs/22_sft.ipynb #cad6ebb0
 def sft(
     model,  # the student: a model name (`ded_nb.models.load_model`) or a (model, tokenizer) pair
     pairs: list[tuple[str, str]],  # the corpus: (question, response)
@@ -97,119 +237,31 @@ def sft(
     progress: bool = True,  # progress bar and log lines
 ) -> dict:
     "Supervised fine-tuning of `model` on (question, response) `pairs` with TRL; returns the run's metrics."
-    import torch
-    from trl import SFTTrainer, SFTConfig
-    from ded_nb.models import load_model
+    from trl import SFTTrainer
+    from transformers.trainer_callback import PrinterCallback
 
-    prof = profile
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seed_everything(prof.seed)
+    seed_everything(profile.seed)
     net, tok = load_model(model, world) if isinstance(model, str) else model
-    main = is_main_process()  # under `accelerate launch` every process trains; rank 0 alone writes the run's files
-    report = length_report(tok, pairs, prof.max_length)
-    if main:
+    report = length_report(tok, pairs, profile.max_length)
+    if is_main_process():  # under `accelerate launch` every process trains; rank 0 alone writes the run's files
         write_json(out / 'length_report.json', report)
-    kept = [p for p, l in zip(pairs, report['lengths']) if prof.on_overflow != 'drop' or l <= prof.max_length]
-    if not kept:
-        raise ValueError(
-            f"no sample fits max_length={prof.max_length} (longest {report['longest']}, "
-            f"shortest {min(report['lengths'], default=0)})"
-        )
-    devices = world_size()
-    accum = grad_accumulation(prof, devices)
-    steps_per_epoch = sft_steps(len(kept), replace(prof, epochs=1))
-    total = max_steps or sft_steps(len(kept), prof)
-    bf16 = bf16_available() if prof.bf16 == 'auto' else bool(prof.bf16)
-    cfg = SFTConfig(
-        output_dir=str(out),
-        max_length=prof.max_length,
-        completion_only_loss=True,
-        packing=prof.packing,
-        num_train_epochs=prof.epochs,
-        max_steps=max_steps or -1,
-        per_device_train_batch_size=prof.per_device_batch,
-        gradient_accumulation_steps=accum,
-        learning_rate=prof.learning_rate,
-        lr_scheduler_type=prof.scheduler,
-        warmup_steps=int(round(prof.warmup_ratio * total)),
-        weight_decay=prof.weight_decay,
-        optim='adamw_torch',
-        bf16=bf16,
-        use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=prof.gradient_checkpointing,
-        save_strategy='steps',
-        save_steps=prof.save_steps,
-        save_total_limit=2,
-        logging_steps=prof.logging_steps,
-        report_to=[],
-        seed=prof.seed,
-        disable_tqdm=not progress,
-    )
-    peft_config = None
-    if prof.mode == 'lora':
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=prof.lora_r,
-            lora_alpha=prof.lora_alpha,
-            lora_dropout=prof.lora_dropout,
-            target_modules=prof.lora_targets,
-            task_type='CAUSAL_LM',
-        )
-    elif prof.mode != 'full':
-        raise ValueError(f"mode must be 'full' or 'lora', got {prof.mode!r}")
+    kept = trained_pairs(pairs, report['lengths'], profile)
+    cfg = sft_config(profile, out, len(kept), max_steps, progress)
     trainer = SFTTrainer(
-        model=net, args=cfg, train_dataset=corpus_dataset(kept), processing_class=tok, peft_config=peft_config
+        model=net, args=cfg, train_dataset=corpus_dataset(kept), processing_class=tok, peft_config=lora_config(profile)
     )
     if not progress:  # no per-step log lines either (without tqdm, transformers prints every log dict)
-        from transformers.trainer_callback import PrinterCallback
-
         trainer.remove_callback(PrinterCallback)
     start, ckpt = time.time(), _last_checkpoint(out) if resume else None
     start_step = read_json(Path(ckpt) / 'trainer_state.json')['global_step'] if ckpt else 0
     result = trainer.train(resume_from_checkpoint=ckpt)
     seconds = time.time() - start
-    train_loss = result.training_loss
-    if devices > 1:  # the Trainer adds each process's own steps since the last log: their mean is the run's loss
-        acc = trainer.accelerator
-        train_loss = acc.reduce(torch.tensor(train_loss, device=acc.device), reduction='mean').item()
-    final = out / 'final'
-    if main:
-        if prof.mode == 'lora':
-            trainer.model.save_pretrained(out / 'adapter')
-            trainer.model.merge_and_unload().save_pretrained(final)
-        else:
-            trainer.model.save_pretrained(final)
-        tok.save_pretrained(final)
-    trained_tokens = sum(  # a truncated sequence trains on max_length tokens, a dropped one on none
-        min(l, prof.max_length) for l in report['lengths'] if prof.on_overflow != 'drop' or l <= prof.max_length
-    )
-    metrics = {
-        'profile': asdict(prof),
-        'samples': len(pairs),
-        'samples_trained': len(kept),
-        'over_max_length': report['over'],
-        'overflow_action': prof.on_overflow,
-        'longest': report['longest'],
-        'steps': result.global_step,
-        'resumed_from': ckpt,
-        'steps_this_run': result.global_step - start_step,
-        'train_loss': round(train_loss, 5),
-        'seconds': round(seconds, 2),
-        'epochs': prof.epochs,
-        'tokens_per_epoch': trained_tokens,
-        'tokens_per_s': round(
-            trained_tokens * (result.global_step - start_step) / max(1, steps_per_epoch) / max(seconds, 1e-9), 1
-        ),
-        'bf16': bf16,
-        'processes': devices,
-        'global_batch': prof.per_device_batch * devices * accum,
-        'final_model': str(final),
-        'log': trainer.state.log_history,
-    }
-    if main:
-        write_json(out / 'metrics.json', {**metrics, 'provenance': provenance(seeds={'sft': prof.seed})})
+    final = _save_final(trainer, tok, out, profile)
+    metrics = sft_metrics(trainer, result, profile, report, len(kept), ckpt, start_step, seconds, final)
+    if is_main_process():
+        write_json(out / 'metrics.json', {**metrics, 'provenance': provenance(seeds={'sft': profile.seed})})
     trainer.accelerator.wait_for_everyone()  # no process returns before the final model is on disk
     return metrics
 
@@ -233,9 +285,6 @@ def _launch_prefix(
     port: int | None = None,  # the rendezvous port (None: the launcher's default)
 ) -> list[str]:
     "`accelerate launch --config_file …` with every config named by its installed path."
-    import yaml
-    from ded_nb.core import package_file
-
     accelerate_config = package_file('configs', config)
     if not accelerate_config.exists():
         raise FileNotFoundError(f'{accelerate_config}: no such accelerate config in the package')
@@ -264,8 +313,6 @@ def sft_launch_command(
 # %% ../nbs/22_sft.ipynb #4753907f
 def _free_port() -> int:
     "A TCP port free on this machine now (two launches side by side must not share a rendezvous port)."
-    import socket
-
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
@@ -288,10 +335,6 @@ def launch_sft(
     progress: bool = True,  # progress bar and log lines (in `launch.log`)
 ) -> dict:
     "`sft` in `profile.processes` processes under `accelerate launch`: writes a job file, launches, returns rank 0's metrics."
-    import subprocess
-    from ded_nb.core import write_jsonl
-    from ded_nb.models import resolve_model
-
     grad_accumulation(profile, profile.processes)  # a batch the processes cannot make fails here, not in each of them
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import hashlib, json, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
 from .core import config_hash, file_lock, package_file, package_versions, read_json, source_digest, write_json
+from .core import whole_checkpoint
 from .generate import model_fingerprint
 from .models import resolve_model
 
@@ -18,13 +19,16 @@ __all__ = ['TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 
            'drop_torn_checkpoints', 'cached_run']
 
 # %% ../nbs/19_sftcache.ipynb #c01cec05
-TRAINING_PATH = (  # the functions whose code decides the model an SFT run writes, chat rendering included
+TRAINING_PATH = (  # the functions whose code decides the model an SFT run writes and its record, chat rendering included
     'ded_nb.core.seed_everything', 'ded_nb.core.world_size', 'ded_nb.core.is_main_process',
-    'ded_nb.models.chat', 'ded_nb.models.encode_chat', 'ded_nb.models.resolve_model', 'ded_nb.models._load_from',
-    'ded_nb.models.load_model', 'ded_nb.recipe.SFTProfile', 'ded_nb.sft.corpus_dataset',
-    'ded_nb.sft.length_report', 'ded_nb.sft.bf16_available', 'ded_nb.recipe.grad_accumulation',
-    'ded_nb.sft.sft_steps', 'ded_nb.sft._last_checkpoint', 'ded_nb.sft.sft', 'ded_nb.sft._launch_prefix',
-    'ded_nb.sft.launch_config', 'ded_nb.sft.launch_sft', 'ded_nb.sft.sft_job', 'ded_nb.sft.train_sft',
+    'ded_nb.core.whole_checkpoint', 'ded_nb.models.chat', 'ded_nb.models.encode_chat', 'ded_nb.models.resolve_model',
+    'ded_nb.models._load_from', 'ded_nb.models.load_model', 'ded_nb.recipe.SFTProfile', 'ded_nb.sft.corpus_dataset',
+    'ded_nb.sft.length_report', 'ded_nb.sft.trained_pairs', 'ded_nb.sft.bf16_available',
+    'ded_nb.recipe.grad_accumulation', 'ded_nb.sft.sft_steps', 'ded_nb.sft.sft_config', 'ded_nb.sft.lora_config',
+    'ded_nb.sft._last_checkpoint', 'ded_nb.sft._save_final', 'ded_nb.sft._run_loss', 'ded_nb.sft.sft_metrics',
+    'ded_nb.sft.sft', 'ded_nb.sft._launch_prefix',
+    'ded_nb.sft.launch_config', 'ded_nb.sft.launch_sft', 'ded_nb.sft.read_corpus', 'ded_nb.sft.sft_job',
+    'ded_nb.sft.train_sft',
 )
 
 # %% ../nbs/19_sftcache.ipynb #fca0f841
@@ -145,14 +149,10 @@ def drop_torn_checkpoints(
     folder,  # an unfinished run's folder
 ) -> list[str]:
     "Remove the checkpoints in `folder` that have no readable `trainer_state.json` (cut short by a kill); their names."
-    torn = []
-    for checkpoint in sorted(Path(folder).glob('checkpoint-*')):
-        try:
-            json.loads((checkpoint / 'trainer_state.json').read_text())
-        except (OSError, ValueError):
-            shutil.rmtree(checkpoint)
-            torn.append(checkpoint.name)
-    return torn
+    torn = [c for c in sorted(Path(folder).glob('checkpoint-*')) if not whole_checkpoint(c)]
+    for checkpoint in torn:
+        shutil.rmtree(checkpoint)
+    return [c.name for c in torn]
 
 # %% ../nbs/19_sftcache.ipynb #f2c38d48
 def _train_into(cache: SFTCache, key: str, parts: dict, train) -> None:

@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
 from .generate import is_file_teacher, prompt_text
-from .models import load_model, token_entropies
+from .models import load_model, teacher_forced_stats
 from .recipe import stage_hypotheses
 from .curate import as_pairs, load_trajectories, sample_trajectories, save_trajectories
 from .data import eval_suites, recipe_problems
@@ -37,7 +37,7 @@ def length_stats(lengths: list[int]) -> dict:
 
 # %% ../nbs/13_teacher.ipynb #d904e553
 def _entropy_summary(per: dict) -> dict:
-    "Mean entropy (bits) over every answer token of a corpus's `token_entropies`, the values, and what was cut."
+    "Mean entropy (bits) over every answer token of a corpus's `teacher_forced_stats`, the values, and what was cut."
     flat = [x for seq in per['values'] for x in seq]
     return {
         'kind': 'full_distribution',
@@ -51,7 +51,7 @@ def _entropy_summary(per: dict) -> dict:
 
 # %% ../nbs/13_teacher.ipynb #0217ad2c
 def _surprisal_summary(per: dict) -> dict:
-    "Mean surprisal (bits/token) over the answer tokens of a corpus's `token_entropies`, its perplexity, and cuts."
+    "Mean surprisal (bits/token) over the answer tokens of a corpus's `teacher_forced_stats`, its perplexity, and cuts."
     total, count = 0.0, 0
     for logprob in per['logprobs']:
         total -= sum(logprob) / math.log(2)
@@ -75,7 +75,7 @@ def corpus_token_stats(
     batch_size: int = 16,  # pairs per forward pass
 ) -> dict:
     "Mean token entropy (bits, full distribution) and surprisal (bits/token, perplexity) of `pairs` under `model`."
-    per = token_entropies(model, tokenizer, pairs, max_len, batch_size)
+    per = teacher_forced_stats(model, tokenizer, pairs, max_len, batch_size)
     return {'entropy': _entropy_summary(per), 'surprisal': _surprisal_summary(per)}
 
 # %% ../nbs/13_teacher.ipynb #c9aa9aa6
@@ -366,13 +366,14 @@ def teacher_experiments(
     best_other = max(others, key=pick_mean.get)
     roles = {'best_other': best_other, 'most_accurate': most_accurate}
     filled = {hid: {**h, 'a': roles[h['a']], 'b': roles[h['b']]} for hid, h in hypotheses.items()}
+    pairs = list(dict.fromkeys((h['a'], h['b']) for h in filled.values())) or [(best_other, most_accurate)]  # as written
     exps['teacher_choice'] = {
         **experiment(
             f"the best other teacher ({best_other}, chosen on {len(pick)} even-numbered items) against the most "
             f"accurate one ({most_accurate}, greedy {100 * greedy[most_accurate]:.1f} %), on the "
             f"{len(held_out)} odd-numbered items",
             {n: _restrict(runs[n], main, held_out) for n in (best_other, most_accurate)},
-            [(best_other, most_accurate)], [main], {(h['a'], h['b'], main): hid for hid, h in filled.items()}),
+            pairs, [main], {(h['a'], h['b'], main): hid for hid, h in filled.items()}),
         'roles': {'most_accurate': most_accurate, 'best_other': best_other, 'chosen_on_items': len(pick)},
     }
     return exps, filled

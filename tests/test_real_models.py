@@ -30,14 +30,16 @@ def test_lora_sft_merge_and_reload_give_the_unmerged_adapters_greedy_tokens(smol
     import torch
     from peft import PeftModel
     from ded_nb.sft import sft
-    from ded_nb.recipe import SFTProfile
+    from dataclasses import replace
+    from ded_nb.recipe import load_recipe
     from ded_nb.generate import HFBackend, SamplingParams
     from ded_nb.models import load_model
     model, tok = smollm2
     pairs = [(f'What is {a} + {b}?', f'<think>\n{a} + {b} = {a + b}.\n</think>\n\\boxed{{{a + b}}}')
              for a, b in [(3, 4), (10, 5), (7, 8), (21, 13)]]
-    profile = SFTProfile(mode='lora', learning_rate=2e-3, epochs=1, global_batch=2, per_device_batch=2, max_length=256,
-                         gradient_checkpointing=False, bf16=False, save_steps=1000, logging_steps=1)
+    profile = replace(load_recipe('paper').sft, mode='lora', learning_rate=2e-3, epochs=1, global_batch=2,
+                      per_device_batch=2, max_length=256, gradient_checkpointing=False, bf16=False, save_steps=1000,
+                      logging_steps=1, processes=1)
     # by name, as a recipe calls it: a model read from GGUF used to keep transformers' quantizer record, and TRL refused
     # to train it ("cannot perform fine-tuning on purely quantized models")
     metrics = sft('smollm2', pairs, tmp_path / 'run', profile, max_steps=3, progress=False)

