@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_cli.ipynb #e439ae26
 from __future__ import annotations
-import argparse, functools, inspect, json, sys
+# imported inside the functions that use them: ded_nb.reproduce (it imports papermill, ~1.7 s; only `ded reproduce` pays it)
+import argparse, functools, inspect, json, sys, time
 from pathlib import Path
 from .core import JsonlError, RunDir, is_main_process
 from .curate import run_curation
@@ -128,7 +129,6 @@ def generate_command(args) -> dict:
 # %% ../nbs/10_cli.ipynb #55bda132
 def tiny_world_command(args) -> dict:
     "`ded tiny-world`: build (or load) a tiny world; with `--measure`, each model's accuracy and entropy."
-    import time
 
     start = time.time()
     world = get_world(args.world)

@@ -4,13 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #68342723
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): numpy, torch, transformers (seeding and quiet() touch them only when present)
-import dataclasses, hashlib, json, os, platform, random, subprocess, sys, time
+# imported inside the functions that use them (seconds to import, or optional): torch, transformers (seeding and quiet() touch them only when present)
+import ast, dataclasses, fcntl, hashlib, importlib.util, inspect, json, logging, os, platform, random, subprocess, sys
+import textwrap, time, warnings
+from configparser import ConfigParser
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Union, get_type_hints
+import numpy as np
 from fastcore.basics import patch
 
 # %% auto #0
@@ -210,7 +214,6 @@ def read_json(path):
 # %% ../nbs/00_core.ipynb #7844ac5d
 def is_checkout(folder: Path) -> bool:
     "Whether `folder` is a ded-nb checkout: it holds a `settings.ini` naming `ded_nb` as the library."
-    from configparser import ConfigParser
 
     ini = Path(folder) / 'settings.ini'
     if not ini.is_file():
@@ -232,7 +235,6 @@ def project_root() -> Path | None:
 # %% ../nbs/00_core.ipynb #2e1ac87b
 def package_file(*parts: str) -> Path:
     "A file shipped inside the installed package (`configs/zero3.json`, `stages/…`), wherever it is installed."
-    from importlib.resources import files
 
     return Path(str(files('ded_nb').joinpath(*parts)))
 
@@ -425,7 +427,6 @@ def file_sha256(path) -> str:
 # %% ../nbs/00_core.ipynb #3926dfd2
 def _without_docstrings(tree):
     "`tree` with the docstring of its module, classes and functions removed (in place)."
-    import ast
 
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
@@ -437,14 +438,12 @@ def _without_docstrings(tree):
 # %% ../nbs/00_core.ipynb #e459fc87
 def code_digest(source: str) -> str:
     "sha256 of Python `source` as code: its syntax tree without docstrings (comments and layout never count)."
-    import ast
 
     return hashlib.sha256(ast.dump(_without_docstrings(ast.parse(source))).encode()).hexdigest()
 
 # %% ../nbs/00_core.ipynb #bdb1bcf0
 def source_digest(obj) -> str:
     "`code_digest` of a function's or class's own source."
-    import inspect, textwrap
 
     return code_digest(textwrap.dedent(inspect.getsource(obj)))
 
@@ -463,7 +462,6 @@ def module_hashes(package: str = 'ded_nb') -> dict:
 # %% ../nbs/00_core.ipynb #39409380
 def changed_modules(recorded: dict) -> list[str]:
     "The modules of `recorded` (`module_hashes` output) whose source differs now in this process's package, or is gone."
-    import importlib.util
 
     changed = []
     for name, digest in recorded.items():
@@ -480,7 +478,6 @@ def changed_modules(recorded: dict) -> list[str]:
 @contextmanager
 def file_lock(path):
     "An exclusive `fcntl` lock on `path` (created if missing) while inside; other processes wait for it."
-    import fcntl
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'a') as f:
@@ -493,7 +490,6 @@ def file_lock(path):
 # %% ../nbs/00_core.ipynb #0c985015
 def quiet():
     "Silence progress bars, info logs and deprecation warnings of transformers, datasets and tqdm in this process."
-    import warnings, logging
 
     os.environ['TQDM_DISABLE'] = '1'
     warnings.filterwarnings('ignore', category=FutureWarning)
@@ -541,12 +537,7 @@ def seed_everything(seed: int, deterministic_torch=False) -> int:
     "Seed `random`, NumPy and torch (if installed); optionally ask torch for deterministic kernels."
     random.seed(seed)
     os.environ['PYTHONHASHSEED'] = str(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed)
-    except ImportError:
-        pass
+    np.random.seed(seed)
     try:
         import torch
 

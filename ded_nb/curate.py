@@ -4,10 +4,12 @@
 
 # %% ../nbs/11_curate.ipynb #ebb70be0
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): rapidfuzz
 import random
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
+from rapidfuzz.distance import Levenshtein
+from rapidfuzz.process import cdist
 from .core import Problem, read_jsonl, write_jsonl, write_json, stage_file
 from .grade import think_format_ok
 from .recipe import Recipe, RecipeError
@@ -44,8 +46,6 @@ def think_part(text: str) -> str:
 # %% ../nbs/11_curate.ipynb #d4a46a5e
 def levenshtein_matrix(items: list, workers: int = 1):
     "Pairwise Levenshtein distances of `items` (strings, or lists of token ids) as a numpy matrix."
-    from rapidfuzz.distance import Levenshtein
-    from rapidfuzz.process import cdist
 
     return cdist(items, items, scorer=Levenshtein.distance, workers=workers)  # the same list twice: half is computed
 
@@ -81,7 +81,6 @@ def farthest_p(
 # %% ../nbs/11_curate.ipynb #dv000005
 def farthest_from_longest(items: list, p: int) -> list[int]:
     "Greedy max-min selection of `p` of `items` from the longest, with lazily computed, cut-off distances."
-    from rapidfuzz.distance import Levenshtein
 
     n = len(items)
     if p >= n:
@@ -127,7 +126,6 @@ def select_diverse(
     workers: int = 1,  # processes sharing the questions
 ) -> list[Trajectory]:
     "Per question, the `p` trajectories farthest apart by Levenshtein distance (all of them when fewer)."
-    from concurrent.futures import ProcessPoolExecutor
 
     if unit not in ('token', 'char') or part not in ('think', 'full') or start not in ('pair', 'longest'):
         raise ValueError(f'unit token|char, part think|full, start pair|longest; got {unit}, {part}, {start}')

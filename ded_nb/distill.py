@@ -5,11 +5,13 @@
 # %% ../nbs/12_distill.ipynb #a776c071
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch
-import math, time
+import math, random, time
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from .core import derive_seed, progress_line, read_json, read_jsonl, write_json, write_jsonl
+from .core import derive_seed, progress_line, quiet, read_json, read_jsonl, write_json, write_jsonl
 from .recipe import SFTProfile, stage_hypotheses
 from .sft import cached_train_sft, read_corpus, sft_steps, train_sft
 from .evaluate import evaluate_model
@@ -105,7 +107,6 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
 
     if threads:  # a worker process: one torch thread, no third-party progress bars or warnings on the terminal
         import torch
-        from ded_nb.core import quiet
 
         quiet()
         torch.set_num_threads(threads)
@@ -139,8 +140,6 @@ def run_arms(
     suites: dict,  # suite name -> problems (`ded_nb.data.eval_suites`): every suite an arm names
 ) -> dict:
     "Train and score every seed of every arm, `recipe.controls.parallel_runs` at a time, a progress line per finished run."
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    import multiprocessing as mp
 
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
@@ -212,7 +211,6 @@ def experiment(
 # %% ../nbs/12_distill.ipynb #7c1d2e08
 def subset_rows(rows: list, n: int, seed: int) -> list:
     "`n` of `rows` drawn without replacement (seeded), in their original order."
-    import random
 
     if n > len(rows):
         raise ValueError(f'a subset of {n} from {len(rows)} rows')

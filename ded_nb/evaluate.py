@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_evaluate.ipynb #0e7fa1d1
 from __future__ import annotations
-import math
+import math, time
 from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -249,7 +249,6 @@ def grade_file(
     progress: bool = True,  # a progress bar
 ) -> dict:
     "Grade a responses file against `benchmark`; write verdicts and `<out>.meta.json`; return the summary."
-    import time
 
     start = time.time()
     problems = {p.id: p for p in _benchmark_problems(benchmark, data_dir, world, lcb_window, gpqa_choice_seed)}

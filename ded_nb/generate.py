@@ -4,19 +4,21 @@
 
 # %% ../nbs/09_generate.ipynb #cf9e85fe
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): torch, transformers, vllm, httpx (one backend each)
+# imported inside the functions that use them (seconds to import, or optional): torch, transformers, vllm (one backend each)
 import hashlib, json, os, random, sqlite3, threading, time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from fastcore.basics import patch
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+import httpx
+from fastcore.basics import patch
+from tqdm.auto import tqdm
 from .core import JsonlError, config_hash, derive_seed, provenance, read_jsonl, write_json, write_jsonl
 from .recipe import RecipeError, SamplingParams
 from .data import find_data_dir, load_problems, spec_options
 from .grade import last_boxed
-from .models import load_model, resolve_model
+from .models import load_model, load_tokenizer, resolve_model
 
 # %% auto #0
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text', 'file_digest',
@@ -149,7 +151,6 @@ def generate(
     desc: str = 'generate',  # its label
 ) -> list[list[Completion]]:
     "`params.n` completions per prompt from `backend`, served from and saved to `cache` as they finish."
-    from tqdm.auto import tqdm
 
     texts = [backend.prompt_text(p) for p in prompts]
     rows = [(i, s) for i in range(len(prompts)) for s in range(params.n)]
@@ -402,7 +403,6 @@ class OpenAIBackend(Backend):
         send_seed: bool = True,
         extra_body: dict | None = None,
     ):
-        import httpx
 
         self.base_url, self.model, self.concurrency, self.max_retries = (
             base_url.rstrip('/'),
@@ -428,7 +428,6 @@ class OpenAIBackend(Backend):
 @patch
 def _post(self: OpenAIBackend, body: dict) -> dict:
     "POST one request, retrying 429 / 5xx / connection errors with exponential backoff."
-    import httpx
 
     for attempt in range(self.max_retries + 1):
         try:
@@ -602,8 +601,6 @@ class FileBackend(Backend):
         self.samples_per_question = min(map(len, self.texts.values()), default=0)  # what an evaluation can ask of it
         self.tokenizer = None
         if self.tokenizer_name:
-            from ded_nb.models import load_tokenizer
-
             self.tokenizer = load_tokenizer(self.tokenizer_name)
         self.fingerprint = f'file|sha256:{file_digest(self.path)[:32]}|{self.markup}|{self.tokenizer_name}'
 

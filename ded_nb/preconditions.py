@@ -4,9 +4,9 @@
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2d6
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): rapidfuzz
 import statistics
 from pathlib import Path
+from rapidfuzz.distance import Levenshtein
 from .core import write_json, stage_file
 from .recipe import PRECONDITION_TARGETS, check_preconditions
 from .generate import is_file_teacher
@@ -36,7 +36,6 @@ def level_imbalance(problems: list) -> float:
 # %% ../nbs/18_preconditions.ipynb #a0b1c2e3
 def correct_pair_distances(trajs: list) -> list[float]:
     "Normalised Levenshtein distances between the think parts of every pair of correct samples of one question."
-    from rapidfuzz.distance import Levenshtein
 
     by_question = {}
     for t in trajs:

@@ -4,10 +4,10 @@
 
 # %% ../nbs/14_recipe.ipynb #8f8872ee
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): yaml
 import copy, dataclasses, json, re, types, typing
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
+import yaml
 from fastcore.basics import patch
 from .core import package_file
 
@@ -618,7 +618,6 @@ def _local_files(
 # %% ../nbs/14_recipe.ipynb #8a054d47
 def _yaml_loader():
     "PyYAML's safe loader that reads `2e-5` as a number, as YAML 1.2 and JSON do (PyYAML's YAML 1.1 needs `2.0e-5`)."
-    import re, yaml
 
     class Loader(yaml.SafeLoader):
         pass
@@ -633,7 +632,6 @@ def read_profile(
     _within: tuple = (),  # the files whose `base` this is (a circle is an error)
 ) -> dict:
     "The plain data of `profile`: its `base` merged under it, the files it names relative to its folder made absolute."
-    import yaml
 
     path = profile_file(profile)
     if path.resolve() in _within:
@@ -669,7 +667,6 @@ def stage_hypotheses(
 # %% ../nbs/14_recipe.ipynb #574075b0
 def recipe_yaml(recipe: Recipe) -> str:
     "`recipe` as a YAML profile with every value written out (`ded recipe`): to save, edit and run."
-    import yaml
 
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, width=118, allow_unicode=True)
 

@@ -4,9 +4,10 @@
 
 # %% ../nbs/15_report.ipynb #79f229c0
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): matplotlib, numpy (the figures stage only)
-import math
+# imported inside the functions that use them (seconds to import, or optional): matplotlib (the figures stage only)
+import math, re
 from pathlib import Path
+import numpy as np
 from .core import project_root, read_json, stage_file
 from .recipe import DESCRIPTIONS, PROFILES, failures, load_recipe
 
@@ -113,7 +114,6 @@ def base_band(
 # %% ../nbs/15_report.ipynb #8fa97425
 def kde(values, grid, bandwidth: float | None = None):
     "Gaussian kernel density of `values` at `grid` (Scott's rule bandwidth when none is given)."
-    import numpy as np
 
     x = np.asarray(values, dtype=float)
     g = np.asarray(grid, dtype=float)
@@ -132,7 +132,6 @@ def fig3(
     under: str = 'teacher',  # whose next-token distribution the entropies are of (the axis says it)
 ) -> list[Path]:
     "Fig. 3 analog: per-token entropy (bits) histogram + KDE per corpus (name -> values), mean in the title."
-    import numpy as np
 
     plt = _plt()
     fig, axes = plt.subplots(1, len(entropies), figsize=(4 * len(entropies), 3.2), squeeze=False)
@@ -159,7 +158,6 @@ def fig3_entropies(study: dict) -> tuple[dict, str]:
 # %% ../nbs/15_report.ipynb #58ea8081
 def fig4(shifts: dict, out_dir, name: str = 'fig4_pca_shift') -> list[Path]:
     "Fig. 4 analog: student hidden states before vs after SFT on each teacher's corpus, on their first two PCs."
-    import numpy as np
 
     plt = _plt()
     fig, axes = plt.subplots(1, len(shifts), figsize=(4 * len(shifts), 3.6), squeeze=False)
@@ -837,7 +835,6 @@ def relative_links(
     prefix: str,  # the path from where it is shown to that folder, ending in `/` (e.g. `../`)
 ) -> str:
     "`markdown` with every relative link and image target prefixed by `prefix`."
-    import re
 
     def fix(match):
         target = match.group(2)

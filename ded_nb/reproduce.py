@@ -5,15 +5,17 @@
 # %% ../nbs/16_reproduce.ipynb #b97d3772
 from __future__ import annotations
 # imported inside the functions that use them: nbformat and papermill's executor (its translators are imported here, at load)
-import hashlib, json, os, shutil, sys, time, uuid
+import hashlib, json, os, shutil, sys, threading, time, uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from papermill.translators import PythonTranslator, papermill_translators
+from . import __version__
 from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, say, write_json
 from .core import results_digest
 from .recipe import PROFILES, load_recipe, parse_problem_spec, recipe_to_dict
-from papermill.translators import PythonTranslator, papermill_translators
 from .evaluate import check_recipe_sources
+from .sft import sft_launch_command
 from .sftcache import RETRAIN_ENV
 from .world import ZOOS, get_world, world_hash
 
@@ -114,8 +116,6 @@ def plan(
     out=None,  # the folder that receives `.ded/runs/` and `reports/` (default: the checkout, else the current folder)
 ) -> list[dict]:
     "The stages of a recipe in order, each with its config, hash, run folder, parameters, and whether and why it runs."
-    from ded_nb import __version__
-
     recipe = check_recipe_sources(load_recipe(profile, list(overrides)))
     root = Path(out) if out is not None else project_root() or Path.cwd()
     # absolute: the stage kernels run in another folder (each gets these paths relative to its own)
@@ -306,7 +306,6 @@ def follow_progress(
     out=None,  # where lines go (default: stderr)
 ):
     "While inside, print each line appended to `log` (the kernel inherits `DED_PROGRESS_LOG`)."
-    import os, threading
 
     log, out, stop = Path(log), out or sys.stderr, threading.Event()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -498,8 +497,6 @@ def reproduce(
         say(f"generation estimate ({gen['assumptions']['mean_tokens']:,} tokens per sample at "
             f"{gen['assumptions']['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU with vLLM, assumed): {parts}; "
             f"in all ~{gen['total_gpu_hours']} GPU-hours (~{gen['total_gpu_hours'] / 8:.1f} h on 8 GPUs)")
-        from ded_nb.sft import sft_launch_command
-
         corpus = Path(next(s['run_dir'] for s in steps if s['stage'] == 'curation')) / 'corpora' / '<ARM>.jsonl'
         launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'))
         say('SFT of the student on 8 GPUs (DeepSpeed ZeRO-3), once per arm: ' + ' '.join(launch))

@@ -4,12 +4,13 @@
 
 # %% ../nbs/19_sftcache.ipynb #3564d9f0
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): torch, yaml
-import hashlib, json, os, shutil, time
+# imported inside the functions that use them (seconds to import, or optional): torch
+import hashlib, importlib, json, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
-from .core import config_hash, file_lock, package_file, package_versions, read_json, source_digest, write_json
-from .core import whole_checkpoint
+import yaml
+from .core import config_hash, file_lock, package_file, package_versions, read_json, source_digest, whole_checkpoint
+from .core import write_json
 from .generate import model_fingerprint
 from .models import resolve_model
 
@@ -37,7 +38,6 @@ TRAINING_PACKAGES = ('torch', 'transformers', 'tokenizers', 'trl', 'peft', 'acce
 # %% ../nbs/19_sftcache.ipynb #1886e35e
 def training_code(names=TRAINING_PATH) -> dict:
     "`{name: source_digest}` of each function on the training path, by its name alone: moving one to another module keeps the key."
-    import importlib
 
     out = {}
     for name in names:
@@ -67,7 +67,6 @@ def launch_files(
     config: str | None,  # the accelerate config shipped in `ded_nb/configs/` a run launches with (None: one process)
 ) -> dict:
     "sha256 of an accelerate config and of the DeepSpeed config it names; {} for a run in one process."
-    import yaml
 
     if config is None:
         return {}

@@ -4,10 +4,11 @@
 
 # %% ../nbs/13_teacher.ipynb #171017a0
 from __future__ import annotations
-# imported inside the functions that use them (seconds to import, or optional): numpy, torch
-import math
+# imported inside the functions that use them (seconds to import, or optional): torch
+import itertools, math, random
 from dataclasses import asdict, replace
 from pathlib import Path
+import numpy as np
 from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
 from .generate import is_file_teacher, prompt_text
 from .models import load_model, teacher_forced_stats
@@ -133,7 +134,6 @@ def hidden_states(
 # %% ../nbs/13_teacher.ipynb #75bd132d
 def pca_shift(before, after) -> dict:
     "Centroid distance of `before` vs `after` vectors, in full space and on the first two principal components of both."
-    import numpy as np
 
     both = np.concatenate([before, after])
     mean = both.mean(0)
@@ -293,7 +293,6 @@ def spearman_p(
     draws: int = 20000,  # random orderings beyond `exact_up_to`
 ) -> float | None:
     "Two-sided permutation p-value of Spearman's rho: exact over every ordering of `ys` for few items (None if undefined)."
-    import itertools, random
 
     observed = spearman(xs, ys)
     if observed is None:

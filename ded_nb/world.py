@@ -6,8 +6,11 @@
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch, transformers, tokenizers
 import math, random, sys, time
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+from tqdm.auto import tqdm
 from .core import Problem, config_hash, write_json, read_json, seed_everything, derive_seed
 from .tasks import DEFAULT_SIZES, WORLD_PROBLEMS, WorldProblems, named_world, apply_op
 from .models import _build_lock, _save_model, _write_folder, cache_root, encode_chat
@@ -347,7 +350,6 @@ def train_lm(
 ) -> dict:
     "Train `model` on (question, answer) `pairs` for `steps` steps, loss on the answers; throughput and loss log."
     import torch
-    from tqdm.auto import tqdm
 
     seed_everything(seed)
     examples = [encode_chat(tokenizer, q, a, max_len) for q, a in pairs]
@@ -702,9 +704,6 @@ def _build(world: TinyWorld, progress: bool, workers: int):
         todo = [m.name for m in wave if not (world.model_path(m.name) / 'done.json').exists()]
         built.update({m.name: read_json(world.model_path(m.name) / 'done.json') for m in wave if m.name not in todo})
         if workers > 1 and len(todo) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
             from ded_nb import world as importable  # the workers import it (not a notebook's __main__)
 
             with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context('spawn')) as pool:
