@@ -5,7 +5,7 @@
 # %% ../nbs/22_sft.ipynb #0b77c09f
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch, transformers, trl, peft, datasets
-import math, socket, subprocess, sys, time
+import math, os, shutil, socket, subprocess, sys, time
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
@@ -349,16 +349,19 @@ def launch_sft(
     program = [sys.executable, '-m', 'accelerate.commands.launch']
     command = _launch_prefix(launch_config(profile.processes), program, profile.processes, _free_port())
     command += ['-m', 'ded_nb.cli', 'sft-job', str(job)]
-    log = out / 'launch.log'
+    log, scratch = out / 'launch.log', out / 'launch-tmp'  # the launcher's own files (torchelastic's), not in /tmp
+    scratch.mkdir(exist_ok=True)
     with open(log, 'w') as f:
         f.write(' '.join(command) + '\n')
         f.flush()
-        launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    env={**os.environ, 'TMPDIR': str(scratch)})
         for chunk in iter(lambda: launched.stdout.read1(4096), b''):  # all of it to the log, shown too with `progress`
             f.write(chunk.decode(errors='replace'))
             if progress:
                 sys.stderr.write(chunk.decode(errors='replace'))
         returncode = launched.wait()
+    shutil.rmtree(scratch, ignore_errors=True)
     if returncode != 0:
         tail = log.read_text()[-3000:]
         raise RuntimeError(f'{log}: accelerate launch of {profile.processes} processes failed ({returncode}):\n{tail}')
