@@ -9,13 +9,14 @@ import argparse, functools, inspect, json, sys, time
 from pathlib import Path
 from .core import JsonlError, RunDir, is_main_process
 from .curate import run_curation
+from .distill import StudyError
 from .data import DataNotFoundError, ProblemSpecError, benchmark_table, decontamination_report
 from .evaluate import check_recipe_sources, evaluate_suites, grade_file, measure_world
 from .generate import CompletionCache, SamplingParams, generate_file
-from .models import cache_root
+from .models import cache_root, load_tokenizer
 from .recipe import PROFILES, RecipeError, load_recipe, recipe_to_dict, recipe_yaml
 from .sandbox import Limits, SandboxUnavailable
-from .sft import distill_corpus, sft_job
+from .sft import distill_corpus, read_corpus, sft_job, show_sample
 from .teacher import run_teacher_study
 from .world import ZOOS, get_world
 
@@ -223,6 +224,10 @@ def curate_command(args, recipe) -> dict:
 def distill_command(args, recipe) -> dict:
     "`ded distill`: SFT of the recipe's student on a corpus JSONL (`ded_nb.sft.distill_corpus`)."
 
+    if args.show_sample:  # the corpus's first sample as the student is trained on it; nothing is trained
+        question, response = read_corpus(args.corpus)[0]
+        print(show_sample(load_tokenizer(recipe.student, get_world(recipe.world)), question, response))
+        return {'shown': str(args.corpus)}
     m = distill_corpus(recipe, args.corpus, args.out, lora=args.lora, seed=args.seed, progress=not args.no_progress)
     return {
         k: m[k]
@@ -400,6 +405,8 @@ def _recipe_parsers(sub):
     di.add_argument('--corpus', required=True, type=Path)
     di.add_argument('--lora', action='store_true', help="the recipe's LoRA settings instead of full SFT")
     di.add_argument('--seed', type=int, default=0)
+    di.add_argument('--show-sample', action='store_true',
+                    help="print the corpus's first sample as it is trained (prompt tokens marked off) and stop")
     sj = sub.add_parser('sft-job', help='one SFT job file (`ded_nb.sft.launch_sft` runs it on every process)')
     sj.add_argument('job', type=Path)
     sj.set_defaults(func=sft_job_command)
@@ -445,6 +452,7 @@ def user_errors() -> tuple:
         DataNotFoundError,
         RecipeError,
         StageError,
+        StudyError,
         SandboxUnavailable,
         FileNotFoundError,
     )

@@ -826,11 +826,17 @@ class NoTests(ValueError):
     "A code problem without tests we can run: its rows get the verdict `no_tests`, neither correct nor wrong."
 
 # %% ../nbs/06_codegrade.ipynb #edb8a645
-def suite_for(problem: Problem) -> TestSuite:
-    "The test suite of a code `problem` from the registry (lcb public tests, humaneval, mbpp)."
+def suite_for(
+    problem: Problem,  # a code problem of the registry (lcb, codeforces, humaneval, mbpp, tiny_func)
+    mode: str = 'bwrap',  # where LiveCodeBench's pickled hidden tests are decoded: `bwrap`, or `unsafe`
+) -> TestSuite:
+    "The test suite of a code `problem`: LiveCodeBench's public tests and its hidden ones where there are any."
     m = problem.meta
     if problem.benchmark in ('lcb', 'codeforces'):  # codeforces pool problems carry their tests in the same shape
-        tests = m.get('public_tests') or []
+        hidden = list(m.get('hidden_tests') or [])  # joined by the loader (DeepSeek's LeetCode tests)
+        if m.get('private_tests_raw'):  # the hub copy's hidden tests: pickles, decoded in the sandbox
+            hidden += decode_private_tests(m['private_tests_raw'], mode)
+        tests = (m.get('public_tests') or []) + hidden
         if not tests:
             raise NoTests(f'{problem.benchmark} problem {problem.id} has no public tests')
         kinds = {t['testtype'] for t in tests}
@@ -892,6 +898,7 @@ def grade_program(item: dict) -> dict:
 def _suites_of(
     problems: dict,  # id -> code problem
     responses: list[Response],  # the responses to grade
+    mode: str = 'bwrap',  # the sandbox that decodes LiveCodeBench's hidden tests
 ) -> dict:
     "`{problem id: its TestSuite, or the NoTests that says why it has none}` for the problems `responses` answer."
     suites = {}
@@ -901,7 +908,7 @@ def _suites_of(
         p = problems[r.problem_id]
         if p.id not in suites:
             try:
-                suites[p.id] = suite_for(p)
+                suites[p.id] = suite_for(p, mode)
             except NoTests as e:
                 suites[p.id] = e
     return suites
@@ -941,7 +948,7 @@ def grade_code_responses(
     if not isinstance(problems, dict):
         problems = {p.id: p for p in problems}
     limits = limits or Limits(cpu_seconds=6)
-    suites = _suites_of(problems, responses)
+    suites = _suites_of(problems, responses, mode)
     gradable = [i for i, r in enumerate(responses) if isinstance(suites[r.problem_id], TestSuite)]
     items = [
         {

@@ -5,7 +5,7 @@
 # %% ../nbs/02_data.ipynb #e38cabdb
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): datasets, huggingface_hub (the hub, only when a spec names it)
-import csv, json, os, random, re, tempfile
+import ast, csv, json, os, random, re, tempfile, warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +16,17 @@ from .grade import last_boxed
 from .tasks import FAMILIES, SPLIT_ORDER, WORLD_PROBLEMS, world_problems
 
 # %% auto #0
-__all__ = ['BENCHMARKS', 'GPQA_SUFFIX', 'LCB_HUB_FILES', 'HUB_POOLS', 'find_data_dir', 'DataNotFoundError', 'BenchmarkSpec',
-           'register_benchmark', 'hub_offline', 'local_file', 'load_benchmark', 'load_math500_local',
-           'load_math500_hub', 'load_aime_local', 'load_aime24_hub', 'load_aime25_hub', 'split_gpqa_question',
-           'format_mcq', 'load_gpqa_local', 'load_gpqa_hub', 'filter_lcb', 'check_lcb_window', 'load_lcb_local',
-           'load_lcb_hub', 'load_humaneval_local', 'load_humaneval_hub', 'load_mbpp_local', 'load_mbpp_hub',
-           'load_aime_pool_local', 'load_aime_pool_hub', 'load_math_train_local', 'load_math_train_hub',
-           'normalize_words', 'word_ngrams', 'common_ngrams', 'decontaminate', 'ids_for_questions', 's1k_gold',
-           'load_hub_pool', 'spec_options', 'check_problem_spec', 'check_recipe_problems', 'load_problem_file',
-           'load_problems', 'benchmark_table', 'decontamination_report', 'parse_suites', 'recipe_problems',
-           'eval_suites', 'bench_suites', 'curation_pools']
+__all__ = ['BENCHMARKS', 'GPQA_SUFFIX', 'LCB_PROMPT_HEAD', 'LCB_FORMAT_STDIN', 'LCB_FORMAT_STARTER', 'DEEPSEEK_LEETCODE',
+           'LCB_HUB_FILES', 'HUB_POOLS', 'find_data_dir', 'DataNotFoundError', 'BenchmarkSpec', 'register_benchmark',
+           'hub_offline', 'local_file', 'load_benchmark', 'load_math500_local', 'load_math500_hub', 'load_aime_local',
+           'load_aime24_hub', 'load_aime25_hub', 'split_gpqa_question', 'format_mcq', 'load_gpqa_local',
+           'load_gpqa_hub', 'lcb_prompt', 'filter_lcb', 'deepseek_functional_tests', 'deepseek_hidden_tests',
+           'check_lcb_window', 'load_lcb_local', 'load_lcb_hub', 'load_humaneval_local', 'load_humaneval_hub',
+           'load_mbpp_local', 'load_mbpp_hub', 'load_aime_pool_local', 'load_aime_pool_hub', 'load_math_train_local',
+           'load_math_train_hub', 'normalize_words', 'word_ngrams', 'common_ngrams', 'decontaminate',
+           'ids_for_questions', 's1k_gold', 'load_hub_pool', 'spec_options', 'check_problem_spec',
+           'check_recipe_problems', 'load_problem_file', 'load_problems', 'benchmark_table', 'decontamination_report',
+           'parse_suites', 'recipe_problems', 'eval_suites', 'bench_suites', 'curation_pools']
 
 # %% ../nbs/02_data.ipynb #93668c1b
 def find_data_dir(data_dir=None) -> Path | None:
@@ -334,8 +335,32 @@ register_benchmark(
     )
 )
 
+# %% ../nbs/02_data.ipynb #d0f18441
+LCB_PROMPT_HEAD = ('You will be given a question (problem specification) and will generate a correct Python program that '
+                   'matches the specification and passes all tests.\n\nQuestion: ')
+
+# %% ../nbs/02_data.ipynb #6a3f6074
+LCB_FORMAT_STDIN = ('Read the inputs from stdin solve the problem and write the answer to stdout (do not directly test on '
+                    'the sample inputs). Enclose your code within delimiters as follows. Ensure that when the python '
+                    'program runs, it reads the inputs, runs the algorithm and writes output to STDOUT.')
+
+# %% ../nbs/02_data.ipynb #42922a74
+LCB_FORMAT_STARTER = ('You will use the following starter code to write the solution to the problem and enclose your code '
+                      'within delimiters.')
+
+# %% ../nbs/02_data.ipynb #b9f28b32
+def lcb_prompt(
+    content: str,  # the problem statement
+    starter_code: str | None = None,  # the code to complete (LeetCode's `class Solution`), or None for stdin/stdout
+) -> str:
+    "The question as LiveCodeBench's reasoning-model evaluations ask it: the statement, the format, a Python block."
+    if starter_code:
+        return f'{LCB_PROMPT_HEAD}{content}\n\n{LCB_FORMAT_STARTER}\n```python\n{starter_code}\n```\n\n'
+    return f'{LCB_PROMPT_HEAD}{content}\n\n{LCB_FORMAT_STDIN}\n```python\n# YOUR CODE HERE\n```\n\n'
+
+
 # %% ../nbs/02_data.ipynb #88fed106
-def _lcb_problem(row, public_tests, private_tests=None) -> Problem:
+def _lcb_problem(row, public_tests, private_tests=None, hidden_tests=None, hidden_source=None) -> Problem:
     meta = {
         k: row.get(k)
         for k in ('question_title', 'platform', 'contest_id', 'contest_date', 'difficulty', 'starter_code')
@@ -359,7 +384,9 @@ def _lcb_problem(row, public_tests, private_tests=None) -> Problem:
             if k in row
         }
     )
-    return Problem(str(row.get('id') or row['question_id']), 'lcb', 'code', row['question_content'], None, meta)
+    meta.update(question_content=row['question_content'], hidden_tests=hidden_tests or [], hidden_tests_source=hidden_source)
+    question = lcb_prompt(row['question_content'], row.get('starter_code'))
+    return Problem(str(row.get('id') or row['question_id']), 'lcb', 'code', question, None, meta)
 
 # %% ../nbs/02_data.ipynb #5e4a47b9
 def filter_lcb(
@@ -389,22 +416,57 @@ def filter_lcb(
         out.append(p)
     return out
 
+# %% ../nbs/02_data.ipynb #f8a441ae
+def deepseek_functional_tests(
+    script: str,  # a DeepSeek-Coder LeetCode test: `test_input = {...}` then `assert my_solution.f(**test_input) == v`
+) -> list[dict]:
+    "The script's tests in LiveCodeBench's functional format (each argument a JSON line, the output JSON); [] when its values are not plain literals (linked lists built by helpers)."
+    tests, args = [], None
+    try:
+        for node in ast.parse(script).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'test_input':
+                args = ast.literal_eval(node.value)
+            elif isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and args is not None:
+                expected = ast.literal_eval(node.test.comparators[0])
+                tests.append({'input': '\n'.join(json.dumps(v) for v in args.values()), 'output': json.dumps(expected),
+                              'testtype': 'functional'})
+                args = None
+    except ValueError:  # a value built by code: not a functional test LiveCodeBench's format can hold
+        return []
+    return tests
+
+# %% ../nbs/02_data.ipynb #5203f893
+DEEPSEEK_LEETCODE = 'code/deepseek_coder_leetcode_contest_20240121-Jul.jsonl'  # beside the LCB copy, in the data dir
+
+# %% ../nbs/02_data.ipynb #30c871f3
+def deepseek_hidden_tests(
+    data_dir: Path,  # the data directory holding `DEEPSEEK_LEETCODE`
+) -> dict:
+    "`{DeepSeek task id: its tests in LCB's functional format}`, or {} when the file is not there."
+    path = Path(data_dir) / DEEPSEEK_LEETCODE
+    return {r['task_id']: deepseek_functional_tests(r['test']) for r in read_jsonl(path)} if path.exists() else {}
+
 # %% ../nbs/02_data.ipynb #lc000002
 def check_lcb_window(problems: list, start_date=None, end_date=None, source='the LiveCodeBench copy'):
-    "Raise `DataNotFoundError` when [start_date, end_date] reaches outside the contest dates of `problems`."
+    "Warn when [start_date, end_date] reaches outside the contest dates of `problems` (it is clipped); none inside: error."
     days = sorted(p.meta['contest_date'][:10] for p in problems)
     if not days:
         return
     first, last = days[0], days[-1]
     before = start_date is not None and str(start_date)[:10] < first
     after = end_date is not None and str(end_date)[:10] > last
-    if before or after:
-        inside = len(filter_lcb(problems, start_date, end_date))
+    if not (before or after):
+        return
+    asked = f'LiveCodeBench window {start_date or "…"}..{end_date or "…"}'
+    inside = len(filter_lcb(problems, start_date, end_date))
+    if inside == 0:
         raise DataNotFoundError(
-            f'LiveCodeBench window {start_date or "…"}..{end_date or "…"} is not covered by {source}: its contests run '
-            f'{first}..{last} ({inside} of its problems fall inside the window). Give a copy whose contests cover the '
-            'window: a newer LiveCodeBench release, as a local JSONL or from the hub.'
+            f'{asked} is not covered by {source}: its contests run {first}..{last} (0 of its problems fall inside the '
+            'window). Give a copy whose contests cover the window: a newer LiveCodeBench release, as a local JSONL or '
+            'from the hub.'
         )
+    warnings.warn(f'{asked} reaches outside {source}, whose contests run {first}..{last}: clipped to the '
+                  f'{inside} problems inside both', stacklevel=2)
 
 # %% ../nbs/02_data.ipynb #9014d707
 def load_lcb_local(
@@ -414,8 +476,13 @@ def load_lcb_local(
     difficulty=None,  # difficulty or list
     platform=None,  # platform or list
 ) -> list[Problem]:
-    "LiveCodeBench problems from `lcb_v5_problems.norm.jsonl` (public tests parsed from the statements)."
-    problems = [_lcb_problem(r, r.get('public_tests') or []) for r in read_jsonl(path)]
+    "LiveCodeBench problems from `lcb_v5_problems.norm.jsonl`: public tests parsed from the statements, DeepSeek's hidden-style tests joined."
+    hidden = deepseek_hidden_tests(Path(path).parent.parent)  # the data dir: `livecodebench/` beside `code/`
+    problems = [
+        _lcb_problem(r, r.get('public_tests') or [], hidden_tests=hidden.get(r.get('deepseek_leetcode_task_id')),
+                     hidden_source=DEEPSEEK_LEETCODE if r.get('deepseek_leetcode_task_id') in hidden else None)
+        for r in read_jsonl(path)
+    ]
     check_lcb_window(problems, start_date, end_date, path)
     return filter_lcb(problems, start_date, end_date, difficulty, platform)
 
@@ -742,7 +809,7 @@ def _codeforces_pool(rows, name) -> list[Problem]:
                 str(r['id']),
                 'codeforces',
                 'code',
-                '\n\n'.join(x for x in parts if x),
+                lcb_prompt('\n\n'.join(x for x in parts if x)),  # asked for a Python program reading stdin
                 None,
                 {'public_tests': public, 'difficulty': r.get('rating'), 'source': name},
             )

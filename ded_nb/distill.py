@@ -22,8 +22,8 @@ from .stats import compare, interval, score_matrix
 from .world import get_world, training_pairs
 
 # %% auto #0
-__all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'distillation_arms',
-           'distillation_experiments', 'chosen_arm']
+__all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'check_arm_sizes',
+           'distillation_arms', 'distillation_experiments', 'chosen_arm']
 
 # %% ../nbs/12_distill.ipynb #d1b51727
 def distill_and_evaluate(
@@ -228,6 +228,26 @@ def replay_rows(world, student: str, n: int, seed: int) -> list[dict]:
 
     pairs = subset_rows(training_pairs(world, student.removeprefix('tiny:')), n, seed)
     return [{'question': q, 'response': r} for q, r in pairs]
+
+# %% ../nbs/12_distill.ipynb #ba38d5a5
+class StudyError(RuntimeError):
+    "The study cannot answer its questions with what curation gave it: names the arm, its size and the rule."
+
+# %% ../nbs/12_distill.ipynb #92c68b63
+def check_arm_sizes(
+    recipe,  # its `study.min_arm_samples` and `study.may_be_empty`, its curation domains
+    corpora,  # the curation stage's `corpora/` folder
+) -> dict:
+    "`{arm: samples}` of the paper's arms of every domain; raise `StudyError` naming each one under the minimum."
+    S, corpora = recipe.study, Path(corpora)
+    sizes = {f'{d}/{a}': sum(1 for _ in read_jsonl(corpora / f'{d}-{a}.jsonl'))
+             for d in recipe.curation.pools for a in S.arms}
+    short = [f'{arm} ({n})' for arm, n in sizes.items() if n < S.min_arm_samples and arm.split('/')[0] not in S.may_be_empty]
+    if short:
+        raise StudyError(f'{", ".join(short)}: fewer samples than study.min_arm_samples = {S.min_arm_samples}, in '
+                         f'{corpora}; an arm that small compares nothing (set study.may_be_empty for a domain that '
+                         'may come out empty)')
+    return sizes
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0a
 def distillation_arms(

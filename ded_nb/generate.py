@@ -17,15 +17,15 @@ from tqdm.auto import tqdm
 from .core import JsonlError, config_hash, derive_seed, provenance, read_jsonl, write_json, write_jsonl
 from .recipe import RecipeError, SamplingParams
 from .data import find_data_dir, load_problems, spec_options
-from .grade import last_boxed
-from .models import load_model, load_tokenizer, resolve_model
+from .grade import THINK_OPEN, last_boxed
+from .models import load_model, load_tokenizer, resolve_model, think_prefill
 
 # %% auto #0
-__all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text', 'file_digest',
-           'model_fingerprint', 'CompletionCache', 'row_key', 'generate', 'Backend', 'eos_token_ids', 'HFBackend',
-           'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher',
-           'file_teacher_options', 'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend',
-           'generate_file']
+__all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text',
+           'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
+           'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
+           'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'file_teacher_options', 'file_teacher_path',
+           'check_recipe_teachers', 'FileBackend', 'make_backend', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -133,12 +133,24 @@ class CompletionCache:
     def close(self):
         self.db.close()
 
+# %% ../nbs/09_generate.ipynb #b4e94e9f
+SAMPLER_VERSION = 2  # 2: each row drawn with its own generator, the prefilled `<think>` kept; 1 (no field): a batch's first seed
+
 # %% ../nbs/09_generate.ipynb #81935daa
 def row_key(fingerprint: str, text: str, params: SamplingParams, sample_idx: int) -> str:
-    "The cache key of one (prompt, sample index) under `params`."
+    "The cache key of one (prompt, sample index) under `params`, and of the sampler that draws it (`SAMPLER_VERSION`)."
     return hashlib.sha256(
-        json.dumps([fingerprint, text, params.cache_key(), sample_idx], sort_keys=True).encode()
+        json.dumps([fingerprint, text, params.cache_key(), sample_idx, SAMPLER_VERSION], sort_keys=True).encode()
     ).hexdigest()
+
+# %% ../nbs/09_generate.ipynb #4c5b1fcf
+def with_prefill(
+    prompt: str,  # the generation prompt the model saw
+    text: str,  # what it generated
+) -> str:
+    "`text` with the reasoning opening its chat template wrote into the prompt (QwQ, DeepSeek-R1: `<think>\\n`) put back."
+    prefill = think_prefill(prompt)
+    return prefill + text if prefill and not text.lstrip().startswith(THINK_OPEN) else text
 
 # %% ../nbs/09_generate.ipynb #dd104c3e
 def generate(
@@ -168,6 +180,7 @@ def generate(
             completions = backend.generate_rows(messages, params, seeds, sample_idxs=[s for _, s in batch])
             for row, c in zip(batch, completions):
                 c.sample_idx = row[1]
+                c.text = with_prefill(texts[row[0]], c.text)  # a stored completion holds its whole reasoning
                 results[row] = c
             if cache is not None:
                 cache.put_many([(keys[row], backend.fingerprint, results[row]) for row in batch])
@@ -235,41 +248,66 @@ def _finish(self: HFBackend, ids: list, params: SamplingParams, logprobs=None) -
     lp = [round(x, 6) for x in logprobs[: len(ids)]] if logprobs is not None else None
     return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
 
+# %% ../nbs/09_generate.ipynb #8213c52e
+class RowSampler:
+    "A logits processor that draws each row's next token with the row's own generator: a row depends only on its seed."
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        import torch
+
+        self.generators = [torch.Generator().manual_seed(int(s) % 2**63) for s in seeds]
+        self.temperature, self.top_p = temperature, top_p
+        self.logprobs = [[] for _ in seeds]  # each row's log-probability of its drawn tokens (after temperature, top-p)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        logp = torch.log_softmax(scores.float() / self.temperature, -1)
+        if self.top_p < 1.0:  # the smallest set of tokens whose probability reaches top_p, renormalised
+            sorted_logp, order = logp.sort(-1, descending=True)
+            outside = sorted_logp.exp().cumsum(-1) - sorted_logp.exp() >= self.top_p
+            logp = logp.scatter(-1, order, sorted_logp.masked_fill(outside, -float('inf')))
+            logp = torch.log_softmax(logp, -1)
+        drawn = torch.full_like(scores, -float('inf'))
+        for r, g in enumerate(self.generators):
+            token = torch.multinomial(logp[r].exp(), 1, generator=g).item()
+            drawn[r, token] = 0.0
+            self.logprobs[r].append(logp[r, token].item())
+        return drawn  # one finite score per row: the sampling step after this picks that token
+
 # %% ../nbs/09_generate.ipynb #86700196
 @patch
 def generate_rows(self: HFBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
-    "One completion per prompt (the rows of one batch)."
+    "One completion per prompt (the rows of one batch), each row drawn with its own seed (`RowSampler`)."
     import torch
 
     tok = self.tokenizer
     enc = tok([self.prompt_text(p) for p in prompts], return_tensors='pt', padding=True, add_special_tokens=False)
     sample = params.temperature > 0
+    sampler = RowSampler(seeds, params.temperature, params.top_p) if sample else None
     kwargs = dict(
         max_new_tokens=params.max_new_tokens,
         do_sample=sample,
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id,
         return_dict_in_generate=True,
-        output_scores=params.logprobs,
-        temperature=params.temperature if sample else None,
-        top_p=params.top_p if sample else None,
+        output_scores=params.logprobs and not sample,
+        # sampling: the `RowSampler` applies temperature and top-p and draws; transformers' own warpers stay off
+        temperature=1.0 if sample else None,
+        top_p=1.0 if sample else None,
         top_k=0 if sample else None,
+        logits_processor=[sampler] if sample else None,
     )
     if params.stop:
         kwargs.update(stop_strings=params.stop, tokenizer=tok)
-    torch.manual_seed(seeds[0])
     with torch.no_grad():
         out = self.model.generate(**enc, **kwargs)
     gen = out.sequences[:, enc['input_ids'].shape[1] :]
-    scores = (
-        self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-        if params.logprobs
-        else None
-    )
-    return [
-        self._finish(gen[r].tolist(), params, scores[r].tolist() if scores is not None else None)
-        for r in range(len(prompts))
-    ]
+    if params.logprobs and not sample:
+        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True).tolist()
+    else:
+        scores = sampler.logprobs if params.logprobs else None
+    return [self._finish(gen[r].tolist(), params, scores[r] if scores is not None else None) for r in range(len(prompts))]
 
 # %% ../nbs/09_generate.ipynb #086502dd
 def cpu_tp_binding(
@@ -362,9 +400,10 @@ def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seed
     result = []
     for o in outs:
         c = o.outputs[0]
-        ids = list(c.token_ids)
-        if ids and ids[-1] in self.eos_ids:
-            ids = ids[:-1]
+        ids, text = list(c.token_ids), c.text
+        if ids and ids[-1] in self.eos_ids:  # the end-of-sequence token: out of the ids and of the text alike
+            eos_text = self.tokenizer.decode(ids[-1:], skip_special_tokens=False)
+            ids, text = ids[:-1], text.removesuffix(eos_text)
         lp = (
             [
                 round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6)
@@ -375,7 +414,7 @@ def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seed
         )
         result.append(
             Completion(
-                c.text,
+                text,
                 ids,
                 len(ids),
                 'length' if c.finish_reason == 'length' else 'stop',

@@ -9,11 +9,12 @@ import importlib.util, math, os, shutil
 from contextlib import contextmanager
 from pathlib import Path
 from .core import config_hash, file_lock, file_sha256, project_root, write_json
+from .grade import THINK_OPEN
 
 # %% auto #0
-__all__ = ['GEMMA_TURNS', 'PACKAGED_MODELS', 'chat', 'encode_chat', 'cache_root', 'smollm2_gguf', 'gemma3_270m_gguf',
-           'converted_gguf', 'resolve_model', 'load_model', 'load_tokenizer', 'answer_token_stats', 'answer_positions',
-           'teacher_forced_stats']
+__all__ = ['GEMMA_TURNS', 'PACKAGED_MODELS', 'chat', 'think_prefill', 'turn_end', 'training_text', 'encode_chat', 'cache_root',
+           'smollm2_gguf', 'gemma3_270m_gguf', 'converted_gguf', 'resolve_model', 'load_model', 'load_tokenizer',
+           'answer_token_stats', 'answer_positions', 'teacher_forced_stats']
 
 # %% ../nbs/08_models.ipynb #c0ef976e
 def chat(question: str, answer: str | None = None) -> list[dict]:
@@ -22,15 +23,47 @@ def chat(question: str, answer: str | None = None) -> list[dict]:
         [{'role': 'assistant', 'content': answer}] if answer is not None else []
     )
 
-# %% ../nbs/08_models.ipynb #446a904d
-def encode_chat(tokenizer, question: str, answer: str, max_len: int) -> dict:
-    "Token ids of a full exchange, labels on the assistant part only (prompt -100), cut at `max_len` (`cut` counts it)."
+# %% ../nbs/08_models.ipynb #136dcf87
+def think_prefill(
+    prompt: str,  # a generation prompt (the chat template's, assistant turn opened)
+) -> str:
+    "The opening of a reasoning block the template already wrote at the end of `prompt` (e.g. `<think>\\n`), else ''."
+    at = prompt.rfind(THINK_OPEN)
+    return prompt[at:] if at >= 0 and not prompt[at + len(THINK_OPEN) :].strip() else ''
+
+# %% ../nbs/08_models.ipynb #64454a32
+_ANSWER_MARK = 'DED-ANSWER-7f3a'  # stands for an answer while the template shows what follows one
+
+# %% ../nbs/08_models.ipynb #c6c8995c
+def turn_end(tokenizer) -> str:
+    "The text a chat template writes after an assistant message (its end-of-turn token), trailing newlines left out."
+    text = tokenizer.apply_chat_template(chat('Q', _ANSWER_MARK), tokenize=False)
+    return text[text.rindex(_ANSWER_MARK) + len(_ANSWER_MARK) :].rstrip('\n')
+
+# %% ../nbs/08_models.ipynb #9f496c5c
+def training_text(
+    tokenizer,  # the student's tokenizer (its chat template)
+    question: str,  # the user turn
+    answer: str,  # the whole response, reasoning included (as curation stores it)
+) -> tuple[str, str]:
+    "(prompt, completion): the generation prompt, then the whole response and the end of the turn, the reasoning kept."
     prompt = tokenizer.apply_chat_template(chat(question), tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(chat(question, answer), tokenize=False).rstrip('\n')
+    prefill = think_prefill(prompt)
+    if prefill and answer.startswith(prefill):
+        answer = answer[len(prefill) :]
+    elif prefill and answer.startswith(THINK_OPEN):  # the prompt opened the block already: not a second `<think>`
+        answer = answer[len(THINK_OPEN) :].lstrip('\n')
+    return prompt, answer + turn_end(tokenizer)
+
+# %% ../nbs/08_models.ipynb #6866e11d
+def encode_chat(tokenizer, question: str, answer: str, max_len: int) -> dict:
+    "Token ids of `training_text`, labels on the response only (prompt -100), cut at `max_len` (`cut` counts it)."
+    prompt, completion = training_text(tokenizer, question, answer)
     p_ids = tokenizer(prompt, add_special_tokens=False)['input_ids']
-    all_ids = tokenizer(full, add_special_tokens=False)['input_ids']
+    c_ids = tokenizer(completion, add_special_tokens=False)['input_ids']
+    all_ids = p_ids + c_ids
     ids = all_ids[:max_len]
-    labels = [-100] * min(len(p_ids), len(ids)) + ids[len(p_ids) :]
+    labels = ([-100] * len(p_ids) + c_ids)[:max_len]
     return {'input_ids': ids, 'labels': labels, 'cut': len(all_ids) - len(ids)}
 
 # %% ../nbs/08_models.ipynb #37568025

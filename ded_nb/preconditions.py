@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 from .core import write_json, stage_file
-from .recipe import PRECONDITION_TARGETS, check_preconditions
+from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params
 from .generate import is_file_teacher
 from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
 from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
@@ -112,7 +112,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
 
     name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend)
     options = {**recipe.run_options(), 'progress': progress}  # `backend` is unused once a backend is passed
-    ev = evaluate_model(be, {'main': main}, recipe.evaluation.sampling, out / name, world, cache, **options)
+    ev = evaluate_model(be, {'main': main}, greedy_params(recipe.evaluation.sampling), out / name, world, cache, **options)
     trajs = sample_trajectories(be, pool, recipe.curation.sampling, student_tokenizer, world, cache, **options,
                                 desc=f'{name} samples')
     save_trajectories(trajs, out / name / 'samples.jsonl')

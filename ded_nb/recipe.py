@@ -13,11 +13,12 @@ from .core import package_file
 
 # %% auto #0
 __all__ = ['PRECONDITION_TARGETS', 'DESCRIPTIONS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS', 'SamplingParams',
-           'SFTProfile', 'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError', 'TeacherStudy',
-           'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'shortfall', 'check_preconditions',
-           'PreconditionError', 'failures', 'enforce_preconditions', 'Hypothesis', 'Study', 'Recipe', 'check_recipe',
-           'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'profile_file', 'merge_profile',
-           'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml']
+           'greedy_params', 'SFTProfile', 'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError',
+           'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'shortfall',
+           'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions', 'Hypothesis', 'Study',
+           'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides',
+           'profile_file', 'merge_profile', 'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses',
+           'recipe_yaml']
 
 # %% ../nbs/14_recipe.ipynb #e62ee472
 @dataclass
@@ -37,6 +38,11 @@ class SamplingParams:
         d = asdict(self)
         d.pop('n')
         return d
+
+# %% ../nbs/14_recipe.ipynb #774dca7f
+def greedy_params(params: SamplingParams) -> SamplingParams:
+    "`params` made greedy: one completion per question at temperature 0 (its length limit and stop strings kept)."
+    return replace(params, n=1, temperature=0.0)
 
 # %% ../nbs/14_recipe.ipynb #f8212043
 @dataclass
@@ -297,6 +303,8 @@ class Study:
     arms: list[str]  # the curation corpora trained as the paper's arms, in its order (`full` first)
     headline_arm: str  # the curated corpus every control is set against
     hypotheses: dict[str, Hypothesis]  # id -> hypothesis, in the order the report lists them
+    min_arm_samples: int  # a paper arm with fewer samples stops the study before any training (its domain named)
+    may_be_empty: list[str]  # curation domains whose arms may hold fewer (e.g. a world whose teachers rarely pass code tests)
 
 # %% ../nbs/14_recipe.ipynb #287f47b4
 @dataclass
@@ -400,6 +408,10 @@ def _check_study(S: Study):
         raise RecipeError('study.arms', f'{S.arms}: curation corpora of {list(ARM_CORPORA)}, `full` first')
     if S.headline_arm not in S.arms:
         raise RecipeError('study.headline_arm', f'{S.headline_arm!r} is not in study.arms {S.arms}')
+    if S.min_arm_samples < 0:
+        raise RecipeError('study.min_arm_samples', f'{S.min_arm_samples}: a count of samples, 0 or more')
+    for i, domain in enumerate(S.may_be_empty):
+        _check_choice(f'study.may_be_empty.{i}', domain, ('math', 'code'))
     for hid, h in S.hypotheses.items():
         _check_choice(f'study.hypotheses.{hid}.suite', h.suite, ('main', 'ood'))
         _check_choice(f'study.hypotheses.{hid}.supports', h.supports, ('a>b', 'a<b'))

@@ -12,27 +12,28 @@ from pathlib import Path
 import yaml
 from .core import JsonlError, read_jsonl, write_json, write_jsonl, read_json, package_file, provenance
 from .core import seed_everything, whole_checkpoint, world_size, is_main_process
+from .grade import THINK_CLOSE, THINK_OPEN
 from .models import encode_chat, load_model, resolve_model
 from .recipe import SFTProfile, grad_accumulation
 from .sftcache import cached_run, training_key
 from .world import get_world
 
 # %% auto #0
-__all__ = ['corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'bf16_available', 'sft_steps',
-           'trained_pairs', 'sft_config', 'lora_config', 'sft_metrics', 'sft', 'read_corpus', 'sft_launch_command',
-           'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'cached_train_sft', 'distill_corpus']
+__all__ = ['corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'check_reasoning_trained', 'show_sample',
+           'bf16_available', 'sft_steps', 'trained_pairs', 'sft_config', 'lora_config', 'sft_metrics', 'sft',
+           'read_corpus', 'sft_launch_command', 'launch_config', 'launch_sft', 'sft_job', 'train_sft',
+           'cached_train_sft', 'distill_corpus']
 
-# %% ../nbs/22_sft.ipynb #ed93e1bf
-def corpus_dataset(pairs: list[tuple[str, str]]):
-    "A `datasets.Dataset` of conversational prompt/completion rows."
+# %% ../nbs/22_sft.ipynb #d99d2f30
+def corpus_dataset(
+    pairs: list[tuple[str, str]],  # the corpus: (question, response)
+    tokenizer,  # the student's tokenizer
+):
+    "A pre-tokenized `datasets.Dataset`: each row's `input_ids` and `labels` as `encode_chat` makes them (uncut)."
     from datasets import Dataset
 
-    return Dataset.from_list(
-        [
-            {'prompt': [{'role': 'user', 'content': q}], 'completion': [{'role': 'assistant', 'content': a}]}
-            for q, a in pairs
-        ]
-    )
+    encs = [encode_chat(tokenizer, q, a, max_len=10**9) for q, a in pairs]
+    return Dataset.from_list([{'input_ids': e['input_ids'], 'labels': e['labels']} for e in encs])
 
 # %% ../nbs/22_sft.ipynb #9f55c2c0
 def export_sharegpt(pairs: list[tuple[str, str]], path) -> Path:
@@ -62,6 +63,43 @@ def length_report(tokenizer, pairs, max_length: int) -> dict:
         'tokens': sum(lengths),
         'lengths': lengths,
     }
+
+# %% ../nbs/22_sft.ipynb #456711c8
+def _squeezed(text: str) -> str:
+    "`text` with every run of whitespace one space (decoding may respace what tokenizing split)."
+    return ' '.join(text.split())
+
+# %% ../nbs/22_sft.ipynb #01230c09
+def check_reasoning_trained(
+    tokenizer,  # the student's tokenizer
+    pairs: list[tuple[str, str]],  # the corpus
+) -> int:
+    "Raise unless every response's reasoning (`<think>…</think>`) is among its trained tokens; how many were checked."
+    checked = 0
+    for i, (q, a) in enumerate(pairs):
+        if THINK_CLOSE not in a:
+            continue
+        reasoning = _squeezed(a.split(THINK_CLOSE)[0].split(THINK_OPEN)[-1])
+        enc = encode_chat(tokenizer, q, a, max_len=10**9)
+        trained = _squeezed(tokenizer.decode([t for t, label in zip(enc['input_ids'], enc['labels']) if label != -100]))
+        if reasoning not in trained:
+            raise ValueError(f'sample {i}: its reasoning ({len(reasoning)} characters) is not in the tokens trained, '
+                             f'which begin {trained[:120]!r}: the chat template drops it (see ded_nb.models.training_text)')
+        checked += 1
+    return checked
+
+# %% ../nbs/22_sft.ipynb #540d3416
+def show_sample(
+    tokenizer,  # the student's tokenizer
+    question: str,  # the user turn
+    answer: str,  # the response
+) -> str:
+    "One sample as it is trained: the prompt tokens (no loss) marked off from the trained ones, and the counts."
+    enc = encode_chat(tokenizer, question, answer, max_len=10**9)
+    prompt = [t for t, label in zip(enc['input_ids'], enc['labels']) if label == -100]
+    trained = [t for t, label in zip(enc['input_ids'], enc['labels']) if label != -100]
+    return (f'--- prompt ({len(prompt)} tokens, no loss) ---\n{tokenizer.decode(prompt)}\n'
+            f'--- trained ({len(trained)} tokens) ---\n{tokenizer.decode(trained)}')
 
 # %% ../nbs/22_sft.ipynb #273bd4c3
 def bf16_available() -> bool:
@@ -248,9 +286,10 @@ def sft(
     if is_main_process():  # under `accelerate launch` every process trains; rank 0 alone writes the run's files
         write_json(out / 'length_report.json', report)
     kept = trained_pairs(pairs, report['lengths'], profile)
+    check_reasoning_trained(tok, kept)  # before any step: no sample trains its answer without its reasoning
     cfg = sft_config(profile, out, len(kept), max_steps, progress)
     trainer = SFTTrainer(
-        model=net, args=cfg, train_dataset=corpus_dataset(kept), processing_class=tok, peft_config=lora_config(profile)
+        model=net, args=cfg, train_dataset=corpus_dataset(kept, tok), processing_class=tok, peft_config=lora_config(profile)
     )
     if not progress:  # no per-step log lines either (without tqdm, transformers prints every log dict)
         trainer.remove_callback(PrinterCallback)

@@ -22,9 +22,10 @@ __all__ = ['TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 
 # %% ../nbs/19_sftcache.ipynb #c01cec05
 TRAINING_PATH = (  # the functions whose code decides the model an SFT run writes and its record, chat rendering included
     'ded_nb.core.seed_everything', 'ded_nb.core.world_size', 'ded_nb.core.is_main_process',
-    'ded_nb.core.whole_checkpoint', 'ded_nb.models.chat', 'ded_nb.models.encode_chat', 'ded_nb.models.resolve_model',
+    'ded_nb.core.whole_checkpoint', 'ded_nb.models.chat', 'ded_nb.models.think_prefill', 'ded_nb.models.turn_end',
+    'ded_nb.models.training_text', 'ded_nb.models.encode_chat', 'ded_nb.models.resolve_model',
     'ded_nb.models._load_from', 'ded_nb.models.load_model', 'ded_nb.recipe.SFTProfile', 'ded_nb.sft.corpus_dataset',
-    'ded_nb.sft.length_report', 'ded_nb.sft.trained_pairs', 'ded_nb.sft.bf16_available',
+    'ded_nb.sft.length_report', 'ded_nb.sft._squeezed', 'ded_nb.sft.check_reasoning_trained', 'ded_nb.sft.trained_pairs', 'ded_nb.sft.bf16_available',
     'ded_nb.recipe.grad_accumulation', 'ded_nb.sft.sft_steps', 'ded_nb.sft.sft_config', 'ded_nb.sft.lora_config',
     'ded_nb.sft._last_checkpoint', 'ded_nb.sft._save_final', 'ded_nb.sft._run_loss', 'ded_nb.sft.sft_metrics',
     'ded_nb.sft.sft', 'ded_nb.sft._launch_prefix',

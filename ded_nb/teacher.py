@@ -12,7 +12,7 @@ import numpy as np
 from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
 from .generate import is_file_teacher, prompt_text
 from .models import load_model, teacher_forced_stats
-from .recipe import stage_hypotheses
+from .recipe import greedy_params, stage_hypotheses
 from .curate import as_pairs, load_trajectories, sample_trajectories, save_trajectories
 from .data import eval_suites, recipe_problems
 from .distill import Arm, experiment, run_arms
@@ -429,7 +429,7 @@ def _sample_teachers(
         backend = as_backend(teacher, world, recipe.backend)
         # a file teacher records its file, digest and what its markup adapter did; a model, its name
         sources[name] = {'model': teacher, **backend.describe()}
-        ev = evaluate_model(backend, {main: suites[main]}, recipe.evaluation.sampling, out / name / 'greedy', world, cache,
+        ev = evaluate_model(backend, {main: suites[main]}, greedy_params(recipe.evaluation.sampling), out / name / 'greedy', world, cache,
                             **recipe.run_options(), progress=progress, n_per_suite=recipe.evaluation.n_per_suite)
         greedy[name] = ev['suites'][main]['accuracy']
     return corpora, greedy, sources

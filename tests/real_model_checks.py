@@ -27,7 +27,7 @@ def check_batched_greedy_equals_one_at_a_time(model_and_tokenizer, max_new_token
 
 
 def check_response_only_mask(model, tok, out_dir) -> tuple[list, str, str]:
-    "TRL's labels mask every prompt token of the chat template and no more; ours agree. Returns (prompt ids, trained, answer)."
+    "The labels SFTTrainer trains with mask every prompt token of the chat template and no more, and train the whole answer."
     from trl import SFTConfig, SFTTrainer
     from ded_nb.sft import corpus_dataset
     from ded_nb.models import encode_chat
@@ -36,7 +36,7 @@ def check_response_only_mask(model, tok, out_dir) -> tuple[list, str, str]:
                                          tokenize=True, return_dict=True)['input_ids']
     cfg = SFTConfig(output_dir=str(out_dir), max_length=512, completion_only_loss=True, report_to=[], use_cpu=True,
                     per_device_train_batch_size=1)
-    trainer = SFTTrainer(model=model, args=cfg, train_dataset=corpus_dataset([(question, answer)]), processing_class=tok)
+    trainer = SFTTrainer(model=model, args=cfg, train_dataset=corpus_dataset([(question, answer)], tok), processing_class=tok)
     row = trainer.train_dataset[0]
     labels = trainer.data_collator([row])['labels'][0].tolist()
     masked = sum(1 for label in labels if label == -100)
