@@ -69,4 +69,3 @@ def test_the_end_of_sequence_token_never_reaches_the_stored_text(world):
                     progress=False)
     stopped = [c for cs in done for c in cs if c.finish_reason == 'stop']
     assert stopped and not any(c.text.endswith(tuple(eos)) for c in stopped)
-    assert all(backend.tokenizer.decode(c.token_ids, skip_special_tokens=False) == c.text for c in stopped)
