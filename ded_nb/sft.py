@@ -130,15 +130,15 @@ def trained_pairs(
     pairs: list[tuple[str, str]],  # the corpus
     lengths: list[int],  # each pair's tokens in the student's tokenizer (`length_report`)
     profile: SFTProfile,  # `max_length` and `on_overflow`
-) -> list[tuple[str, str]]:
-    "The pairs a run trains on: all of them, or with `on_overflow='drop'` those within `max_length`; none is an error."
-    kept = [p for p, l in zip(pairs, lengths) if profile.on_overflow != 'drop' or l <= profile.max_length]
+) -> tuple[list[tuple[str, str]], list[int]]:
+    "The pairs a run trains on and their lengths: all, or with `on_overflow='drop'` those within `max_length`; none is an error."
+    kept = [(p, l) for p, l in zip(pairs, lengths) if profile.on_overflow != 'drop' or l <= profile.max_length]
     if not kept:
         raise ValueError(
             f"no sample fits max_length={profile.max_length} (longest {max(lengths, default=0)}, "
             f"shortest {min(lengths, default=0)})"
         )
-    return kept
+    return [p for p, _ in kept], [l for _, l in kept]
 
 # %% ../nbs/22_sft.ipynb #ec4d4f10
 def sft_config(
@@ -227,7 +227,7 @@ def sft_metrics(
     result,  # what `trainer.train` returned
     profile: SFTProfile,  # the run's settings
     report: dict,  # the corpus's `length_report`
-    n_kept: int,  # samples trained on
+    kept_lengths: list[int],  # each trained sample's tokens (`trained_pairs`)
     resumed_from: str | None,  # the checkpoint the run resumed from
     start_step: int,  # the optimizer step it resumed at (0: from the start)
     seconds: float,  # the run's wall time
@@ -235,14 +235,12 @@ def sft_metrics(
 ) -> dict:
     "The record of an SFT run: its profile, what was trained (samples, cuts, tokens, steps), the loss and the speed."
     prof, args = profile, trainer.args
-    steps_per_epoch = sft_steps(n_kept, replace(prof, epochs=1))
-    trained_tokens = sum(  # a truncated sequence trains on max_length tokens, a dropped one on none
-        min(l, prof.max_length) for l in report['lengths'] if prof.on_overflow != 'drop' or l <= prof.max_length
-    )
+    steps_per_epoch = sft_steps(len(kept_lengths), replace(prof, epochs=1))
+    trained_tokens = sum(min(l, prof.max_length) for l in kept_lengths)  # a truncated sequence trains max_length
     return {
         'profile': asdict(prof),
         'samples': report['n'],
-        'samples_trained': n_kept,
+        'samples_trained': len(kept_lengths),
         'over_max_length': report['over'],
         'overflow_action': prof.on_overflow,
         'longest': report['longest'],
@@ -285,7 +283,7 @@ def sft(
     report = length_report(tok, pairs, profile.max_length)
     if is_main_process():  # under `accelerate launch` every process trains; rank 0 alone writes the run's files
         write_json(out / 'length_report.json', report)
-    kept = trained_pairs(pairs, report['lengths'], profile)
+    kept, kept_lengths = trained_pairs(pairs, report['lengths'], profile)
     check_reasoning_trained(tok, kept)  # before any step: no sample trains its answer without its reasoning
     cfg = sft_config(profile, out, len(kept), max_steps, progress)
     trainer = SFTTrainer(
@@ -298,7 +296,7 @@ def sft(
     result = trainer.train(resume_from_checkpoint=ckpt)
     seconds = time.time() - start
     final = _save_final(trainer, tok, out, profile)
-    metrics = sft_metrics(trainer, result, profile, report, len(kept), ckpt, start_step, seconds, final)
+    metrics = sft_metrics(trainer, result, profile, report, kept_lengths, ckpt, start_step, seconds, final)
     if is_main_process():
         write_json(out / 'metrics.json', {**metrics, 'provenance': provenance(seeds={'sft': profile.seed})})
     trainer.accelerator.wait_for_everyone()  # no process returns before the final model is on disk

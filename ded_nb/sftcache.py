@@ -5,7 +5,7 @@
 # %% ../nbs/19_sftcache.ipynb #3564d9f0
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch
-import hashlib, importlib, json, os, shutil, time
+import hashlib, importlib, inspect, json, os, shutil, time, types
 from dataclasses import asdict
 from pathlib import Path
 import yaml
@@ -15,37 +15,86 @@ from .generate import model_fingerprint
 from .models import resolve_model
 
 # %% auto #0
-__all__ = ['TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 'training_code', 'corpus_digest',
-           'student_fingerprint', 'launch_files', 'training_device', 'training_key', 'SFTCache',
-           'drop_torn_checkpoints', 'cached_run']
+__all__ = ['TRAINING_ROOTS', 'OFF_THE_TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 'reached',
+           'training_path', 'training_code', 'corpus_digest', 'student_fingerprint', 'launch_files', 'training_device',
+           'training_key', 'SFTCache', 'drop_torn_checkpoints', 'cached_run']
 
-# %% ../nbs/19_sftcache.ipynb #c01cec05
-TRAINING_PATH = (  # the functions whose code decides the model an SFT run writes and its record, chat rendering included
-    'ded_nb.core.seed_everything', 'ded_nb.core.world_size', 'ded_nb.core.is_main_process',
-    'ded_nb.core.whole_checkpoint', 'ded_nb.models.chat', 'ded_nb.models.think_prefill', 'ded_nb.models.turn_end',
-    'ded_nb.models.training_text', 'ded_nb.models.encode_chat', 'ded_nb.models.resolve_model',
-    'ded_nb.models._load_from', 'ded_nb.models.load_model', 'ded_nb.recipe.SFTProfile', 'ded_nb.sft.corpus_dataset',
-    'ded_nb.sft.length_report', 'ded_nb.sft._squeezed', 'ded_nb.sft.check_reasoning_trained', 'ded_nb.sft.trained_pairs', 'ded_nb.sft.bf16_available',
-    'ded_nb.recipe.grad_accumulation', 'ded_nb.sft.sft_steps', 'ded_nb.sft.sft_config', 'ded_nb.sft.lora_config',
-    'ded_nb.sft._last_checkpoint', 'ded_nb.sft._save_final', 'ded_nb.sft._run_loss', 'ded_nb.sft.sft_metrics',
-    'ded_nb.sft.sft', 'ded_nb.sft._launch_prefix',
-    'ded_nb.sft.launch_config', 'ded_nb.sft.launch_sft', 'ded_nb.sft.read_corpus', 'ded_nb.sft.sft_job',
-    'ded_nb.sft.train_sft',
-)
+# %% ../nbs/19_sftcache.ipynb #0d384ddb
+TRAINING_ROOTS = ('ded_nb.sft.train_sft', 'ded_nb.sft.sft_job')  # where an SFT run starts: in this process, or launched
+
+# %% ../nbs/19_sftcache.ipynb #4169912f
+OFF_THE_TRAINING_PATH = {  # ded_nb code a run reaches that decides neither its model nor its record, and why
+    **dict.fromkeys(['ded_nb.core.JsonlError', 'ded_nb.core.RecordError', 'ded_nb.core._check_type',
+                     'ded_nb.core._to_jsonable', 'ded_nb.core.atomic_write', 'ded_nb.core.read_json',
+                     'ded_nb.core.read_jsonl', 'ded_nb.core.write_json', 'ded_nb.core.write_jsonl',
+                     'ded_nb.core.record_from_dict', 'ded_nb.core.record_to_dict'], 'JSON files read and written whole'),
+    **dict.fromkeys(['ded_nb.core.config_hash', 'ded_nb.core.file_sha256', 'ded_nb.core.git_state',
+                     'ded_nb.core.is_checkout', 'ded_nb.core.package_versions', 'ded_nb.core.project_root',
+                     'ded_nb.core.provenance', 'ded_nb.core.package_file', 'ded_nb.models.cache_root'],
+                    'provenance and where files are (the launch configs are keyed by content, `launch_files`)'),
+    **dict.fromkeys(['ded_nb.models.converted_gguf', 'ded_nb.models._build_lock', 'ded_nb.models._save_model',
+                     'ded_nb.models._write_folder'], 'a converted model folder: keyed by its content fingerprint'),
+    'ded_nb.sft._free_port': 'the rendezvous port of a launch',
+}
+
+# %% ../nbs/19_sftcache.ipynb #a9fa2c53
+def _global_names(code) -> set:
+    "The global names a code object and the code nested in it (comprehensions, inner functions) read."
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+# %% ../nbs/19_sftcache.ipynb #db29b8bf
+def reached(*roots) -> set:
+    "The qualified names of every ded_nb function and class `roots` call, directly or through others."
+    out, todo = set(), list(roots)
+    while todo:
+        fn = todo.pop()
+        for name in _global_names(fn.__code__):
+            obj = fn.__globals__.get(name)
+            if callable(obj) and str(getattr(obj, '__module__', '')).startswith('ded_nb.'):
+                qualified = f'{obj.__module__}.{obj.__qualname__}'
+                if qualified not in out:
+                    out.add(qualified)
+                    if inspect.isfunction(obj):
+                        todo.append(obj)
+    return out
+
+# %% ../nbs/19_sftcache.ipynb #bf15bd9a
+def _resolve(name: str):
+    "The object a qualified name (`module.attribute`) names."
+    module, attr = name.rsplit('.', 1)
+    return getattr(importlib.import_module(module), attr)
+
+# %% ../nbs/19_sftcache.ipynb #540b5ffa
+def training_path(
+    roots=TRAINING_ROOTS,  # qualified names of the functions every run starts from
+    off: dict = OFF_THE_TRAINING_PATH,  # reached code that does not decide the model, with the reason
+) -> tuple[str, ...]:
+    "The qualified names of the functions whose code decides an SFT run's model and record: all the roots reach, less `off`."
+    path = (reached(*map(_resolve, roots)) | set(roots)) - set(off)
+    stale = set(off) - reached(*map(_resolve, roots))
+    if stale:
+        raise ValueError(f'named off the training path but no run reaches them (remove them): {sorted(stale)}')
+    return tuple(sorted(path))
 
 # %% ../nbs/19_sftcache.ipynb #fca0f841
 TRAINING_PACKAGES = ('torch', 'transformers', 'tokenizers', 'trl', 'peft', 'accelerate', 'datasets', 'deepspeed')
 
 # %% ../nbs/19_sftcache.ipynb #1886e35e
-def training_code(names=TRAINING_PATH) -> dict:
+def training_code(
+    names=None,  # qualified names (None: `training_path()`)
+) -> dict:
     "`{name: source_digest}` of each function on the training path, by its name alone: moving one to another module keeps the key."
-
+    names = training_path() if names is None else names
     out = {}
     for name in names:
-        module, attr = name.rsplit('.', 1)
+        attr = name.rsplit('.', 1)[1]
         if attr in out:
             raise ValueError(f'two functions named {attr!r} on the training path: {names}')
-        out[attr] = source_digest(getattr(importlib.import_module(module), attr))
+        out[attr] = source_digest(_resolve(name))
     return out
 
 # %% ../nbs/19_sftcache.ipynb #e19cd196

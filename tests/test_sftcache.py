@@ -2,17 +2,17 @@
 a finished run is reused and linked, not trained again; a changed corpus, setting, step count or training-path function
 misses; a killed run is never taken as finished (and the next attempt resumes from its checkpoint); two processes
 asking for one run at the same time train it once; a retrain trains again, once."""
-import inspect, json, os, shutil, signal, subprocess, sys, time, types
+import json, os, shutil, signal, subprocess, sys, time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ded_nb.core import config_hash, write_json
-from ded_nb.sft import cached_train_sft
+from ded_nb.sft import cached_train_sft, sft
 from ded_nb.world import build_tiny_world, micro_zoo, render
 from ded_nb.recipe import load_recipe
-from ded_nb.sftcache import SFTCache, TRAINING_PATH, training_code, training_key
+from ded_nb.sftcache import OFF_THE_TRAINING_PATH, SFTCache, reached, training_code, training_key, training_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,8 +82,8 @@ print(json.dumps(config_hash(training_code())))
 '''
 
 
-def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_path):
-    "On a copy of the package: code on the training path (chat rendering included) changes the key; docs and other code don't."
+def package_copy(tmp_path):
+    "A copy of the package, its training code's key (computed in a fresh process) and an editor of its modules."
     pkg = tmp_path / 'pkg'
     shutil.copytree(ROOT / 'ded_nb', pkg / 'ded_nb', ignore=shutil.ignore_patterns('__pycache__'))
 
@@ -98,6 +98,23 @@ def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_
         text = path.read_text()
         assert text.count(old) == 1, old
         path.write_text(text.replace(old, new))
+    return pkg, code_key, edit
+
+
+def test_a_helper_added_to_sft_joins_the_key(tmp_path):
+    "A new function `sft` calls is on the training path without being listed: editing it misses the cache."
+    pkg, code_key, edit = package_copy(tmp_path)
+    edit('sft', '    out = Path(out_dir)\n    out.mkdir(parents=True, exist_ok=True)\n    seed',
+         '    out = Path(_where(out_dir))\n    out.mkdir(parents=True, exist_ok=True)\n    seed')
+    (pkg / 'ded_nb' / 'sft.py').write_text((pkg / 'ded_nb' / 'sft.py').read_text() + '\n\ndef _where(p):\n    return str(p)\n')
+    helper = code_key()
+    edit('sft', '    return str(p)\n', '    return str(p).rstrip("/")\n')
+    assert code_key() != helper
+
+
+def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_path):
+    "On a copy of the package: code on the training path (chat rendering included) changes the key; docs and other code don't."
+    pkg, code_key, edit = package_copy(tmp_path)
 
     original = code_key()
     edit('sft', '"Supervised fine-tuning of `model`', '"Supervised fine-tuning (reworded) of `model`')  # a docstring
@@ -114,63 +131,21 @@ def test_an_edit_on_the_training_path_misses_and_an_edit_elsewhere_does_not(tmp_
     assert code_key() not in (original, rendering)
 
 
-def _global_names(code) -> set:
-    "The global names a code object and the code nested in it (comprehensions, inner functions) read."
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
-
-
-def reached(*roots) -> set:
-    "The qualified names of every ded_nb function and class `roots` call, directly or through others."
-    out, todo = set(), list(roots)
-    while todo:
-        fn = todo.pop()
-        for name in _global_names(fn.__code__):
-            obj = fn.__globals__.get(name)
-            if callable(obj) and str(getattr(obj, '__module__', '')).startswith('ded_nb.'):
-                qualified = f'{obj.__module__}.{obj.__qualname__}'
-                if qualified not in out:
-                    out.add(qualified)
-                    if inspect.isfunction(obj):
-                        todo.append(obj)
-    return out
-
-
-OFF_THE_TRAINING_PATH = {  # ded_nb code a run reaches that does not decide its model or its record, and why
-    **dict.fromkeys(['ded_nb.core.JsonlError', 'ded_nb.core.RecordError', 'ded_nb.core._check_type',
-                     'ded_nb.core._to_jsonable', 'ded_nb.core.atomic_write', 'ded_nb.core.read_json',
-                     'ded_nb.core.read_jsonl', 'ded_nb.core.write_json', 'ded_nb.core.write_jsonl',
-                     'ded_nb.core.record_from_dict', 'ded_nb.core.record_to_dict'], 'JSON files read and written whole'),
-    **dict.fromkeys(['ded_nb.core.config_hash', 'ded_nb.core.file_sha256', 'ded_nb.core.git_state',
-                     'ded_nb.core.is_checkout', 'ded_nb.core.package_versions', 'ded_nb.core.project_root',
-                     'ded_nb.core.provenance', 'ded_nb.core.package_file', 'ded_nb.models.cache_root'],
-                    'provenance and where files are (the launch configs are keyed by content, `launch_files`)'),
-    **dict.fromkeys(['ded_nb.models.converted_gguf', 'ded_nb.models._build_lock', 'ded_nb.models._save_model',
-                     'ded_nb.models._write_folder'], 'a converted model folder: keyed by its content fingerprint'),
-    'ded_nb.sft._free_port': 'the rendezvous port of a launch',
-}
-
-
-def test_every_function_a_training_run_reaches_is_on_the_training_path_or_named_off_it():
-    """A helper added to SFT must join the key (or be named here as not deciding the model): else editing it would
-    reuse runs the new code would train differently."""
+def test_every_function_named_off_the_training_path_is_reached_and_the_rest_is_on_it():
+    "The path is what the runs reach: nothing named off it is stale, and the functions SFT calls are on it."
     from ded_nb.sft import sft_job, train_sft
-
-    runs = reached(train_sft, sft_job) | {'ded_nb.sft.train_sft', 'ded_nb.sft.sft_job'}
-    assert runs - set(OFF_THE_TRAINING_PATH) == set(TRAINING_PATH), (
-        f'reached, not on the path: {sorted(runs - set(OFF_THE_TRAINING_PATH) - set(TRAINING_PATH))}; '
-        f'on the path, not reached: {sorted(set(TRAINING_PATH) - runs)}')
+    runs = reached(train_sft, sft_job)
+    assert set(OFF_THE_TRAINING_PATH) <= runs
+    assert set(training_path()) == runs - set(OFF_THE_TRAINING_PATH) | {'ded_nb.sft.train_sft', 'ded_nb.sft.sft_job'}
+    assert {'ded_nb.sft.read_corpus', 'ded_nb.models.training_text', 'ded_nb.sft.trained_pairs'} <= set(training_path())
 
 
 def test_a_training_function_moved_to_another_module_keeps_the_key():
     "The key names each function on the training path by its name and code, not its module: a move trains nothing again."
     assert training_code(['ded_nb.core.seed_everything']) == training_code(['ded_nb.sft.seed_everything'])  # one function
     moved = [name.replace('ded_nb.sft.', 'ded_nb.distill.') if name.endswith(('.train_sft', '.sft_steps')) else name
-             for name in TRAINING_PATH]  # `ded_nb.distill` imports both from `ded_nb.sft`
-    assert moved != list(TRAINING_PATH) and training_code(moved) == training_code()
+             for name in training_path()]  # `ded_nb.distill` imports both from `ded_nb.sft`
+    assert moved != list(training_path()) and training_code(moved) == training_code()
 
 
 TRAIN_SCRIPT = '''
@@ -222,6 +197,18 @@ def test_a_killed_run_is_never_taken_as_finished(world, world_dir, corpus, tmp_p
     assert again['resumed_from'] and 'checkpoint-' in again['resumed_from']  # the killed run's work was kept
     assert not again['resumed_from'].endswith('checkpoint-59')
     assert cache.finished(key) and not partial.exists()
+
+
+def test_sft_resumes_from_its_last_whole_checkpoint_past_a_torn_one(world, corpus, tmp_path):
+    "`sft` itself, not through the cache (which drops torn checkpoints first): a newer checkpoint without its trainer state is passed over."
+    out = tmp_path / 'sft'
+    first = sft('tiny:student', corpus, out, profile(), world, max_steps=1, progress=False)
+    assert first['steps'] == 1 and (out / 'checkpoint-1' / 'trainer_state.json').exists()
+    torn = out / 'checkpoint-2'  # what a kill while saving step 2 leaves: weights, no trainer state
+    torn.mkdir()
+    shutil.copy(out / 'checkpoint-1' / 'model.safetensors', torn / 'model.safetensors')
+    again = sft('tiny:student', corpus, out, profile(), world, max_steps=2, progress=False)
+    assert again['resumed_from'] == str(out / 'checkpoint-1') and again['steps'] == 2 and again['steps_this_run'] == 1
 
 
 def test_two_processes_asking_for_one_run_train_it_once(world_dir, corpus, tmp_path):
