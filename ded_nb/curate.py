@@ -222,6 +222,7 @@ def sample_trajectories(
     world=None,  # the tiny world, for `tiny:` models
     cache=None,  # a `CompletionCache`, or None
     backend: str = 'hf',  # `hf` or `vllm` when `model` is a name
+    engine=None,  # its `Engine` settings when `model` is a name (`Recipe.engine_for`)
     batch_size: int = 64,  # prompts per generation batch
     n_workers: int = 2,  # grading processes
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe`
@@ -231,7 +232,7 @@ def sample_trajectories(
     "`params.n` graded samples per problem from `model`, as `Trajectory` rows with lengths in the student's tokenizer."
 
     rows = generate_and_grade(
-        as_backend(model, world, backend), problems, params, cache, batch_size, n_workers, sandbox, progress, desc
+        as_backend(model, world, backend, engine), problems, params, cache, batch_size, n_workers, sandbox, progress, desc
     )
 
     def n_student_tokens(text):
@@ -281,13 +282,14 @@ def student_pass_rates(
     world=None,  # the tiny world, for `tiny:` models
     cache=None,  # a `CompletionCache`, or None
     backend: str = 'hf',  # `hf` or `vllm` when `student` is a name
+    engine=None,  # its `Engine` settings when `student` is a name (`Recipe.engine_for`)
     n_workers: int = 2,  # grading processes
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe`
     progress: bool = True,  # a progress bar
 ) -> dict:
     "Share of the `params.n` student samples that are correct, per question id."
 
-    be = as_backend(student, world, backend)
+    be = as_backend(student, world, backend, engine)
     trajs = sample_trajectories(
         be,
         questions,
@@ -405,7 +407,7 @@ def _curate_domain(
         tok,
         world,
         cache,
-        **recipe.run_options(),
+        **recipe.run_options(teacher),
         progress=progress,
     )
     save_trajectories(samples, out / f'samples-{domain}.jsonl')
@@ -415,7 +417,7 @@ def _curate_domain(
         C.student_sampling,
         world,
         cache,
-        **recipe.run_options(),
+        **recipe.run_options(recipe.student),
         progress=progress,
     )
     arms = curation_arms(

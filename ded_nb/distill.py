@@ -114,7 +114,7 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
     profile = recipe.lora if arm.lora else recipe.sft
     if profile is None:
         raise ValueError(f'arm {arm.name}: recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
-    options = recipe.run_options()
+    options = recipe.run_options(recipe.student)  # a trained student starts the student's engine
     if threads:
         options['n_workers'] = 0  # grade in this worker: the processes are already side by side
     return distill_and_evaluate(

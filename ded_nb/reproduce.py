@@ -484,6 +484,8 @@ def reproduce(
             say(f"    done in {info['seconds']} s -> {step['executed']}")
             log.append({**step, 'status': 'ran', 'seconds': info['seconds']})
     recipe = load_recipe(profile, list(overrides))
+    if dry_run and recipe.backend == 'vllm':
+        say('engines (`engine`, and `engines` per model):\n  ' + '\n  '.join(recipe.engine_lines()))
     if dry_run and recipe.name == 'paper':
         est = sft_compute_estimate(samples=sum(recipe.curation.mix_target.values()), epochs=recipe.sft.epochs)
         say(

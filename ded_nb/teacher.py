@@ -244,7 +244,7 @@ def smoke_corpora(
             student_tok,
             world,
             cache,
-            **recipe.run_options(),
+            **recipe.run_options(teacher),
             progress=progress,
             desc=f'{_teacher_name(teacher)} seed {seed}',
         )
@@ -426,11 +426,11 @@ def _sample_teachers(
     for name, teacher in names.items():
         progress_line(f'teacher {name}: sampling {len(recipe.seeds)} smoke-test corpora, greedy accuracy on {main}')
         corpora[name] = smoke_corpora(recipe, teacher, questions, out, tokenizer, world, cache, progress)
-        backend = as_backend(teacher, world, recipe.backend)
+        backend = as_backend(teacher, world, recipe.backend, recipe.engine_for(teacher))
         # a file teacher records its file, digest and what its markup adapter did; a model, its name
         sources[name] = {'model': teacher, **backend.describe()}
         ev = evaluate_model(backend, {main: suites[main]}, greedy_params(recipe.evaluation.sampling), out / name / 'greedy', world, cache,
-                            **recipe.run_options(), progress=progress, n_per_suite=recipe.evaluation.n_per_suite)
+                            **recipe.run_options(teacher), progress=progress, n_per_suite=recipe.evaluation.n_per_suite)
         greedy[name] = ev['suites'][main]['accuracy']
     return corpora, greedy, sources
 
@@ -459,7 +459,7 @@ def teacher_study(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     student = load_model(recipe.student, world)
-    options = recipe.run_options()
+    options = recipe.run_options(recipe.student)  # the base and every smoke-test student
     per_suite = recipe.evaluation.n_per_suite
     base = evaluate_model(recipe.student, suites, recipe.evaluation.sampling, out / 'base', world, cache, **options,
                           progress=progress, n_per_suite=per_suite)
