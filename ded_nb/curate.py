@@ -231,9 +231,10 @@ def sample_trajectories(
 ) -> list[Trajectory]:
     "`params.n` graded samples per problem from `model`, as `Trajectory` rows with lengths in the student's tokenizer."
 
-    rows = generate_and_grade(
-        as_backend(model, world, backend, engine), problems, params, cache, batch_size, n_workers, sandbox, progress, desc
-    )
+    be = as_backend(model, world, backend, engine)
+    rows = generate_and_grade(be, problems, params, cache, batch_size, n_workers, sandbox, progress, desc)
+    if be is not model:  # an engine this call started ends with it
+        be.release()
 
     def n_student_tokens(text):
         return len(student_tokenizer(text, add_special_tokens=False)['input_ids'])
@@ -302,6 +303,8 @@ def student_pass_rates(
         progress=progress,
         desc='student pass rate',
     )
+    if be is not student:  # an engine this call started ends with it
+        be.release()
     rates = {}
     for t in trajs:
         rates.setdefault(t.problem_id, []).append(bool(t.correct))

@@ -15,7 +15,7 @@ from .core import derive_seed, progress_line, quiet, read_json, read_jsonl, writ
 from .recipe import SFTProfile, stage_hypotheses
 from .sft import cached_train_sft, read_corpus, sft_steps, train_sft
 from .evaluate import evaluate_model
-from .generate import CompletionCache
+from .generate import CompletionCache, release_engines
 from .models import cache_root
 from .sftcache import SFTCache
 from .stats import compare, interval, score_matrix
@@ -110,6 +110,7 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
 
         quiet()
         torch.set_num_threads(threads)
+    release_engines()  # the GPUs to the training run: no engine of an earlier evaluation left alive beside it
     world, cache = get_world(recipe.world, progress=False), CompletionCache(cache_root() / 'generations.sqlite')
     profile = recipe.lora if arm.lora else recipe.sft
     if profile is None:

@@ -166,6 +166,8 @@ def evaluate_model(
                 Path(out_dir) / f'verdicts-{name}.jsonl',
                 [{**asdict(v), 'response': c.text, 'n_tokens': c.n_tokens} for _, c, v in rows],
             )
+    if be is not model:  # an engine this call started ends with it
+        be.release()
     if out_dir is not None:
         write_json(Path(out_dir) / 'eval.json', {**out, 'provenance': provenance(seeds={'sampling': params.seed})})
     return out

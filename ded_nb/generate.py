@@ -24,8 +24,9 @@ from .models import load_model, load_tokenizer, resolve_model, think_prefill
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text',
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
            'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
-           'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'file_teacher_options', 'file_teacher_path',
-           'check_recipe_teachers', 'FileBackend', 'make_backend', 'engine_options', 'generate_file']
+           'release_engines', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'file_teacher_options',
+           'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend', 'engine_options',
+           'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -171,23 +172,38 @@ def generate(
     results = {row: Completion(**{**found[keys[row]], 'cached': True}) for row in rows if keys[row] in found}
     todo = sorted((row for row in rows if row not in results), key=lambda r: -len(texts[r[0]]))
     bar = tqdm(total=len(rows), initial=len(results), desc=desc, disable=not progress, mininterval=1)
-    tokens, start = 0, time.time()
+    tokens, start, unsaved = 0, time.time(), []
+
+    def finished(row, c):  # one completion in: kept, and stored with the others that finished since the last write
+        nonlocal tokens
+        c.sample_idx = row[1]
+        c.text = with_prefill(texts[row[0]], c.text)  # a stored completion holds its whole reasoning
+        results[row], tokens = c, tokens + c.n_tokens
+        unsaved.append(row)
+        if len(unsaved) >= batch_size:
+            save()
+        bar.update(1)
+        bar.set_postfix(tok_s=f'{tokens / max(1e-9, time.time() - start):.0f}', refresh=False)
+
+    def save():
+        if cache is not None and unsaved:
+            cache.put_many([(keys[row], backend.fingerprint, results[row]) for row in unsaved])
+        unsaved.clear()
+
+    seeds = {row: derive_seed(params.seed, keys[row]) for row in todo}
     try:
-        for b in range(0, len(todo), batch_size):
+        if hasattr(backend, 'stream_rows') and todo:  # the whole pool at once: the engine batches it continuously
+            rows = backend.stream_rows([as_messages(prompts[i]) for i, _ in todo], params, [seeds[r] for r in todo])
+            for j, c in rows:
+                finished(todo[j], c)
+        for b in range(0, 0 if hasattr(backend, 'stream_rows') else len(todo), batch_size):
             batch = todo[b : b + batch_size]
-            seeds = [derive_seed(params.seed, keys[row]) for row in batch]
             messages = [as_messages(prompts[i]) for i, _ in batch]
-            completions = backend.generate_rows(messages, params, seeds, sample_idxs=[s for _, s in batch])
+            completions = backend.generate_rows(messages, params, [seeds[r] for r in batch], sample_idxs=[s for _, s in batch])
             for row, c in zip(batch, completions):
-                c.sample_idx = row[1]
-                c.text = with_prefill(texts[row[0]], c.text)  # a stored completion holds its whole reasoning
-                results[row] = c
-            if cache is not None:
-                cache.put_many([(keys[row], backend.fingerprint, results[row]) for row in batch])
-            tokens += sum(c.n_tokens for c in completions)
-            bar.update(len(batch))
-            bar.set_postfix(tok_s=f'{tokens / max(1e-9, time.time() - start):.0f}')
+                finished(row, c)
     finally:
+        save()  # what finished before an error or a kill is kept
         bar.close()
     return [[results[(i, s)] for s in range(params.n)] for i in range(len(prompts))]
 
@@ -202,6 +218,9 @@ class Backend:
     def describe(self) -> dict:
         "What this backend is, for the records."
         return {'backend': self.name, 'fingerprint': self.fingerprint}
+
+    def release(self):
+        "Free what the backend holds apart from itself (a vLLM engine); nothing for the others."
 
 
 # %% ../nbs/09_generate.ipynb #a19d1fd5
@@ -370,6 +389,15 @@ class VLLMBackend(Backend):
     def prompt_text(self, prompt) -> str:
         return prompt_text(self.tokenizer, prompt)
 
+# %% ../nbs/09_generate.ipynb #e163f3bf
+_LIVE_ENGINE = []  # the VLLMBackend whose engine is running (at most one)
+
+# %% ../nbs/09_generate.ipynb #666fd6cf
+def release_engines():
+    "Shut down the running vLLM engine, if any: its worker processes end and its memory returns."
+    while _LIVE_ENGINE:
+        _LIVE_ENGINE.pop().release()
+
 # %% ../nbs/09_generate.ipynb #b5171893
 @patch
 def start(self: VLLMBackend, need: int):
@@ -379,11 +407,27 @@ def start(self: VLLMBackend, need: int):
     context = self.settings['max_model_len'] or need
     if self.llm is not None and (self.settings['max_model_len'] or context <= self.context):
         return self.llm
-    self.llm = None  # the smaller engine goes before the larger one starts
+    release_engines()  # this one's smaller engine, or another model's: never two alive
     with cpu_worker_binding(self.settings['tensor_parallel_size']):
         self.llm = LLM(model=self.where, tokenizer=self.where, **{**self.settings, 'max_model_len': context})
     self.context = context
+    _LIVE_ENGINE.append(self)
     return self.llm
+
+# %% ../nbs/09_generate.ipynb #da2a0051
+@patch
+def release(self: VLLMBackend):
+    "Shut this backend's engine down (it starts again at the next call): worker processes ended, memory returned."
+    from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+    if self.llm is None:
+        return
+    llm, self.llm, self.context = self.llm, None, 0
+    if self in _LIVE_ENGINE:
+        _LIVE_ENGINE.remove(self)
+    llm.llm_engine.engine_core.shutdown()
+    del llm
+    cleanup_dist_env_and_memory()  # the distributed groups, gc, and the accelerator's cache
 
 # %% ../nbs/09_generate.ipynb #2cfc9932
 @patch
@@ -393,53 +437,65 @@ def need(self: VLLMBackend, prompts: list, params: SamplingParams) -> int:
 
 # %% ../nbs/09_generate.ipynb #17bbeca9
 @patch
-def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
-    "One completion per prompt, each with its own seed."
+def _request(self: VLLMBackend, params: SamplingParams, seed: int):
+    "vLLM's sampling parameters of one row: its own seed, the recipe's extra fields."
     from vllm import SamplingParams as VllmParams
 
-    sps = [
-        VllmParams(
-            n=1,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            max_tokens=params.max_new_tokens,
-            seed=s,
-            stop=params.stop,
-            logprobs=0 if params.logprobs else None,
-            skip_special_tokens=False,
-            spaces_between_special_tokens=False,
-            **self.sampling,
-        )
-        for s in seeds
-    ]
-    llm = self.start(self.need(prompts, params))
-    outs = llm.generate([self.prompt_text(p) for p in prompts], sps, use_tqdm=False)
-    result = []
-    for o in outs:
-        c = o.outputs[0]
-        ids, text = list(c.token_ids), c.text
-        if ids and ids[-1] in self.eos_ids:  # the end-of-sequence token: out of the ids and of the text alike
-            eos_text = self.tokenizer.decode(ids[-1:], skip_special_tokens=False)
-            ids, text = ids[:-1], text.removesuffix(eos_text)
-        lp = (
-            [
-                round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6)
-                for tid, d in zip(ids, c.logprobs)
-            ]
-            if params.logprobs and c.logprobs
-            else None
-        )
-        result.append(
-            Completion(
-                text,
-                ids,
-                len(ids),
-                'length' if c.finish_reason == 'length' else 'stop',
-                lp,
-                'sampled_token' if lp is not None else None,
-            )
-        )
-    return result
+    return VllmParams(
+        n=1,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_tokens=params.max_new_tokens,
+        seed=seed,
+        stop=params.stop,
+        logprobs=0 if params.logprobs else None,
+        skip_special_tokens=False,
+        spaces_between_special_tokens=False,
+        **self.sampling,
+    )
+
+# %% ../nbs/09_generate.ipynb #fc96e2bd
+@patch
+def _completion(self: VLLMBackend, c, params: SamplingParams) -> Completion:
+    "A vLLM output as a `Completion`: the end-of-sequence token out of its ids and its text alike."
+    ids, text = list(c.token_ids), c.text
+    if ids and ids[-1] in self.eos_ids:
+        eos_text = self.tokenizer.decode(ids[-1:], skip_special_tokens=False)
+        ids, text = ids[:-1], text.removesuffix(eos_text)
+    lp = (
+        [round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6) for tid, d in zip(ids, c.logprobs)]
+        if params.logprobs and c.logprobs
+        else None
+    )
+    finish = 'length' if c.finish_reason == 'length' else 'stop'
+    return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
+
+# %% ../nbs/09_generate.ipynb #45ce5240
+@patch
+def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
+    "One completion per prompt, each with its own seed."
+    done = dict(self.stream_rows(prompts, params, seeds))
+    return [done[i] for i in range(len(prompts))]
+
+# %% ../nbs/09_generate.ipynb #15c8d5b0
+@patch
+def stream_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int]):
+    "Every prompt submitted to the engine at once (it batches them continuously); yields (index, `Completion`) as each finishes."
+    engine = self.start(self.need(prompts, params)).llm_engine
+    self.calls = getattr(self, 'calls', 0) + 1
+    ids = [f'{self.calls}-{i}' for i in range(len(prompts))]
+    for rid, prompt, seed in zip(ids, prompts, seeds):
+        engine.add_request(rid, self.prompt_text(prompt), self._request(params, seed))
+    pending = set(ids)
+    try:
+        while pending:
+            for out in engine.step():
+                if out.finished and out.request_id in pending:
+                    pending.discard(out.request_id)
+                    yield int(out.request_id.split('-')[1]), self._completion(out.outputs[0], params)
+    finally:  # a caller that stops early (an error, a kill) leaves no request running in the engine
+        if pending and self.llm is not None:
+            engine.abort_request(list(pending))
 
 # %% ../nbs/09_generate.ipynb #2666bfcb
 class OpenAIBackend(Backend):
