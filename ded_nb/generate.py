@@ -80,7 +80,7 @@ def file_digest(path: Path, chunk: int = 2**20) -> str:
 MODEL_FILE_SUFFIXES = ('.json', '.safetensors', '.bin', '.gguf', '.model', '.txt', '.jinja')
 
 # %% ../nbs/09_generate.ipynb #fd7c5cfc
-NOT_MODEL_FILES = ('done.json', 'metrics.json', 'length_report.json')  # build and training records, not the model
+NOT_MODEL_FILES = ('done.json', 'metrics.json', 'length_report.json', 'training_args.bin')  # build and training records, not the model
 
 # %% ../nbs/09_generate.ipynb #aa487928
 def model_fingerprint(where: str) -> str:

@@ -206,6 +206,14 @@ def _load_from(where: str, extra: dict, dtype: str):
         model.config.quantization_config = None
     return model, tok
 
+# %% ../nbs/08_models.ipynb #16ca5244
+def _for_batches(tok):
+    "`tok` ready for batches: padded on the left, with its EOS token as the pad token where it has none."
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = 'left'
+    return tok
+
 # %% ../nbs/08_models.ipynb #234d562d
 def load_model(
     name: str,  # any name `resolve_model` takes
@@ -214,21 +222,18 @@ def load_model(
 ):
     "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, packaged model or hub id."
     model, tok = _load_from(*resolve_model(name, world), dtype)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = 'left'
-    return model.eval(), tok
+    return model.eval(), _for_batches(tok)
 
 # %% ../nbs/08_models.ipynb #7a00eb93
 def load_tokenizer(
     name: str,  # any name `resolve_model` takes
     world=None,  # the tiny world (`ded_nb.world.TinyWorld`), for `tiny:` names
 ):
-    "The tokenizer alone of model `name` (any name `load_model` takes)."
+    "The tokenizer alone of model `name` (any name `load_model` takes), as `load_model` gives it."
     from transformers import AutoTokenizer
 
     where, extra = resolve_model(name, world)
-    return AutoTokenizer.from_pretrained(where, **extra)
+    return _for_batches(AutoTokenizer.from_pretrained(where, **extra))
 
 
 # %% ../nbs/08_models.ipynb #8f1a8c9d

@@ -67,9 +67,12 @@ class SFTProfile:
     lora_dropout: float
     lora_targets: str
     save_steps: int
+    save_total_limit: int  # checkpoints kept while the run trains (a 32B ZeRO-3 checkpoint is ~0.5 TB); the cache drops them at the end
     logging_steps: int
     seed: int
     processes: int  # data-parallel processes: 1 trains in this process, more go through `accelerate launch`
+    model_dtype: str  # the student's weights as loaded: `float32` (bf16 autocast keeps fp32 weights), or `bfloat16` under ZeRO-3 (DeepSpeed keeps the fp32 master copy)
+    offload_optimizer: bool  # ZeRO-3 keeps the optimizer states in host memory (long samples of a 32B student)
 
 # %% ../nbs/14_recipe.ipynb #5d0c3e1a
 def grad_accumulation(
@@ -485,6 +488,11 @@ def check_recipe(recipe: Recipe) -> Recipe:
     sft_profiles = {'sft': recipe.sft, **({'lora': recipe.lora} if recipe.lora else {})}
     for name, prof in sft_profiles.items():
         _check_choice(f'{name}.on_overflow', prof.on_overflow, ('truncate', 'drop'))
+        _check_choice(f'{name}.model_dtype', prof.model_dtype, ('float32', 'bfloat16'))
+        if prof.model_dtype == 'bfloat16' and prof.bf16 is False:
+            raise RecipeError(f'{name}.model_dtype', 'bfloat16 weights with bf16 off: train in bf16, or load float32')
+        if prof.save_total_limit < 1:
+            raise RecipeError(f'{name}.save_total_limit', f'{prof.save_total_limit}: keep at least the checkpoint to resume from')
         if prof.processes < 1:
             raise RecipeError(f'{name}.processes', f'{prof.processes}: at least one process')
         try:  # the global batch is one the processes can make, before any of them starts

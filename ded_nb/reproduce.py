@@ -500,6 +500,7 @@ def reproduce(
             f"{gen['assumptions']['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU with vLLM, assumed): {parts}; "
             f"in all ~{gen['total_gpu_hours']} GPU-hours (~{gen['total_gpu_hours'] / 8:.1f} h on 8 GPUs)")
         corpus = Path(next(s['run_dir'] for s in steps if s['stage'] == 'curation')) / 'corpora' / '<ARM>.jsonl'
-        launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'))
+        config = 'accelerate_zero3_offload_8gpu.yaml' if recipe.sft.offload_optimizer else 'accelerate_zero3_8gpu.yaml'
+        launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'), config)
         say('SFT of the student on 8 GPUs (DeepSpeed ZeRO-3), once per arm: ' + ' '.join(launch))
     return log
