@@ -9,11 +9,11 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 from .core import write_json, stage_file
 from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params
-from .generate import is_file_teacher
+from .generate import is_file_teacher, release_engines
 from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
 from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
 from .evaluate import as_backend, evaluate_model, recipe_resources
-from .models import load_model
+from .models import load_for_measuring
 from .teacher import _teacher_name, corpus_token_stats
 
 # %% auto #0
@@ -105,6 +105,14 @@ def evaluated_questions(recipe) -> dict:
     return {**{f'evaluation:{k}': v for k, v in eval_suites(recipe).items()},
             **{f'benchmarking:{k}': v for k, v in bench_suites(recipe).items()}}
 
+# %% ../nbs/18_preconditions.ipynb #9a1cec2b
+def _measured_entropy(recipe, teacher: str, pairs: list, world) -> float:
+    "Mean token entropy (bits) of a teacher's own samples under itself, measured on the GPUs where there are any."
+    release_engines()  # the teacher's engine, if it sampled with one, before its weights load again
+    stats = corpus_token_stats(*load_for_measuring(teacher, world), pairs, recipe.sft.max_length,
+                               batch_tokens=recipe.teacher_study.diagnostics_batch_tokens)
+    return stats['entropy']['mean_bits']
+
 # %% ../nbs/18_preconditions.ipynb #a0b1c2eb
 def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_tokenizer, out: Path, world, cache,
                       progress) -> dict:
@@ -125,7 +133,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         'pairs': len(distances),
         # a file teacher has no weights: its own entropy is not measured (None), never stood in for
         'entropy_bits': None if is_file_teacher(teacher)
-        else corpus_token_stats(*load_model(teacher, world), first, recipe.sft.max_length)['entropy']['mean_bits'],
+        else _measured_entropy(recipe, teacher, first, world),
     }
 
 # %% ../nbs/18_preconditions.ipynb #2032bac5

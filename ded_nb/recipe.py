@@ -124,6 +124,7 @@ class TeacherStudy:
     pca_layer: int = -1  # hidden layer of the PCA shift (Fig. 4)
     pca_pooling: str = 'mean'  # `mean` over the prompt's tokens, or `last`
     pca_prompts: int = 100  # prompts of the main suite whose representations are compared
+    diagnostics_batch_tokens: int | None = None  # tokens (rows x longest) per teacher-forced forward pass; None: 16 rows
 
 # %% ../nbs/14_recipe.ipynb #bc91dde3
 @dataclass

@@ -10,8 +10,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
-from .generate import is_file_teacher, prompt_text
-from .models import load_model, teacher_forced_stats
+from .generate import is_file_teacher, prompt_text, release_engines
+from .models import load_for_measuring, load_model, teacher_forced_stats
 from .recipe import greedy_params, stage_hypotheses
 from .curate import as_pairs, load_trajectories, sample_trajectories, save_trajectories
 from .data import eval_suites, recipe_problems
@@ -73,10 +73,11 @@ def corpus_token_stats(
     tokenizer,  # its tokenizer
     pairs: list[tuple[str, str]],  # (question, response) pairs
     max_len: int,  # tokens per conversation (the SFT context); longer ones are counted
-    batch_size: int = 16,  # pairs per forward pass
+    batch_size: int = 16,  # pairs per forward pass (at most)
+    batch_tokens: int | None = None,  # tokens per pass, at most (`ded_nb.models.token_batches`)
 ) -> dict:
     "Mean token entropy (bits, full distribution) and surprisal (bits/token, perplexity) of `pairs` under `model`."
-    per = teacher_forced_stats(model, tokenizer, pairs, max_len, batch_size)
+    per = teacher_forced_stats(model, tokenizer, pairs, max_len, batch_size, batch_tokens=batch_tokens)
     return {'entropy': _entropy_summary(per), 'surprisal': _surprisal_summary(per)}
 
 # %% ../nbs/13_teacher.ipynb #c9aa9aa6
@@ -119,9 +120,10 @@ def hidden_states(
             padding=True,
             add_special_tokens=False,
         )
+        enc = enc.to(model.get_input_embeddings().weight.device)
         with torch.no_grad():
-            h = model(**enc, output_hidden_states=True).hidden_states[layer].float()
-        mask = enc['attention_mask'].unsqueeze(-1).float()
+            h = model(**enc, output_hidden_states=True).hidden_states[layer].float().cpu()
+        mask = enc['attention_mask'].unsqueeze(-1).float().cpu()
         if pooling == 'mean':
             v = (h * mask).sum(1) / mask.sum(1)
         elif pooling == 'last':
@@ -189,12 +191,14 @@ def teacher_diagnostics(
     S, max_len = recipe.teacher_study, recipe.sft.max_length
     student_net, student_tok = student
     pairs = as_pairs(trajs)
-    after_net, after_tok = load_model(final_model)
-    under_student = corpus_token_stats(student_net, student_tok, pairs, max_len)  # entropy and surprisal, one pass
+    release_engines()  # the GPUs to the measuring models
+    after_net, after_tok = load_for_measuring(final_model)
+    tokens = S.diagnostics_batch_tokens
+    under_student = corpus_token_stats(student_net, student_tok, pairs, max_len, batch_tokens=tokens)  # one pass, both
     ent_student = under_student['entropy']
     ent_teacher = None  # a file teacher has no weights: its entropy is not measured, and says so
     if not is_file_teacher(teacher):
-        ent_teacher = corpus_token_stats(*load_model(teacher, world), pairs, max_len)['entropy']
+        ent_teacher = corpus_token_stats(*load_for_measuring(teacher, world), pairs, max_len, batch_tokens=tokens)['entropy']
     after = hidden_states(after_net, after_tok, pca_prompts, S.pca_layer, S.pca_pooling)
     keep = ('kind', 'mean_bits', 'tokens', 'sequences_cut')
     return {
@@ -458,7 +462,7 @@ def teacher_study(
     S, main = recipe.teacher_study, recipe.evaluation.main_suite
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    student = load_model(recipe.student, world)
+    student = load_for_measuring(recipe.student, world)  # hidden states and teacher-forced statistics: on the GPUs
     options = recipe.run_options(recipe.student)  # the base and every smoke-test student
     per_suite = recipe.evaluation.n_per_suite
     base = evaluate_model(recipe.student, suites, recipe.evaluation.sampling, out / 'base', world, cache, **options,
