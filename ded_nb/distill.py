@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from .core import derive_seed, progress_line, quiet, read_json, read_jsonl, write_json, write_jsonl
-from .recipe import SFTProfile, stage_hypotheses
+from .recipe import ARM_CORPORA, SFTProfile, stage_hypotheses
 from .sft import cached_train_sft, read_corpus, sft_steps, train_sft
 from .evaluate import evaluate_model
 from .generate import CompletionCache, release_engines
@@ -23,7 +23,7 @@ from .world import get_world, training_pairs
 
 # %% auto #0
 __all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'check_arm_sizes',
-           'distillation_arms', 'distillation_experiments', 'chosen_arm']
+           'distillation_arms', 'planned_arms', 'distillation_experiments', 'chosen_arm']
 
 # %% ../nbs/12_distill.ipynb #d1b51727
 def distill_and_evaluate(
@@ -307,6 +307,19 @@ def distillation_arms(
             Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
         ]
     return arms
+
+# %% ../nbs/12_distill.ipynb #897d1de3
+def planned_arms(recipe) -> list[Arm]:
+    "The arms `distillation_arms` makes for `recipe`, before any corpus exists (names, suites, seeds; their corpora empty)."
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpora = Path(tmp) / 'corpora'
+        names = [f'{d}-{a}' for d in recipe.curation.pools for a in (*ARM_CORPORA, 'longest', 'shortest')]
+        for name in [*names, *(f'mixed-{a}' for a in ARM_CORPORA)]:
+            _write_corpus(corpora / f'{name}.jsonl', [])
+        _write_corpus(Path(tmp) / 'samples-math.jsonl', [])
+        return distillation_arms(recipe, corpora, Path(tmp) / 'out')
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0d
 def _suite_of(recipe, role: str) -> str:
