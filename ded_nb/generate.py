@@ -24,9 +24,9 @@ from .models import load_model, load_tokenizer, resolve_model, think_prefill
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text',
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
            'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
-           'release_engines', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'file_teacher_options',
-           'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend', 'engine_options',
-           'generate_file']
+           'release_engines', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'why_not_teacher_forced',
+           'file_teacher_options', 'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend',
+           'engine_options', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -637,6 +637,32 @@ def adapt_markup(text: str, markup: str) -> tuple[str, str]:
 def is_file_teacher(model: str) -> bool:
     "`model` names a teacher given as a file of its outputs (`file:…`): it has no weights to load."
     return model.startswith('file:')
+
+# %% ../nbs/09_generate.ipynb #40b06f50
+def why_not_teacher_forced(
+    model: str,  # a teacher or student name
+    world=None,  # the tiny world, for `tiny:` models
+) -> str | None:
+    "Why `model` cannot be teacher-forced here (no weights, FP8 weights on a CPU, more weights than memory), or None."
+    import torch
+
+    if is_file_teacher(model):
+        return 'a teacher given as a file of its outputs has no weights'
+    where = Path(resolve_model(model, world)[0])
+    if not where.is_dir():  # a hub id not downloaded here: loading it is the only check
+        return None
+    config = json.loads((where / 'config.json').read_text()) if (where / 'config.json').exists() else {}
+    quant = (config.get('quantization_config') or {}).get('quant_method')
+    if quant == 'fp8' and not torch.cuda.is_available():
+        return 'FP8 weights do not load on a CPU'
+    weights = sum(f.stat().st_size for f in where.glob('*.safetensors'))
+    if torch.cuda.is_available():
+        memory = sum(torch.cuda.get_device_properties(d).total_memory for d in range(torch.cuda.device_count()))
+    else:
+        memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    if weights > 0.9 * memory:
+        return f'{weights / 2**30:.0f} GiB of weights, {memory / 2**30:.0f} GiB of memory here'
+    return None
 
 # %% ../nbs/09_generate.ipynb #3f3f62d9
 def file_teacher_options(model: str) -> tuple[str, dict]:

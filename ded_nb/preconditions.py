@@ -9,7 +9,7 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 from .core import write_json, stage_file
 from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params
-from .generate import is_file_teacher, release_engines
+from .generate import release_engines, why_not_teacher_forced
 from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
 from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
 from .evaluate import as_backend, evaluate_model, recipe_resources
@@ -132,7 +132,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         'diversity': median_or_none(distances),
         'pairs': len(distances),
         # a file teacher has no weights: its own entropy is not measured (None), never stood in for
-        'entropy_bits': None if is_file_teacher(teacher)
+        'entropy_bits': None if why_not_teacher_forced(teacher, world)
         else _measured_entropy(recipe, teacher, first, world),
     }
 

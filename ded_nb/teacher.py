@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
-from .generate import is_file_teacher, prompt_text, release_engines
+from .generate import prompt_text, release_engines, why_not_teacher_forced
 from .models import load_for_measuring, load_model, teacher_forced_stats
 from .recipe import greedy_params, stage_hypotheses
 from .curate import as_pairs, load_trajectories, sample_trajectories, save_trajectories
@@ -196,8 +196,9 @@ def teacher_diagnostics(
     tokens = S.diagnostics_batch_tokens
     under_student = corpus_token_stats(student_net, student_tok, pairs, max_len, batch_tokens=tokens)  # one pass, both
     ent_student = under_student['entropy']
-    ent_teacher = None  # a file teacher has no weights: its entropy is not measured, and says so
-    if not is_file_teacher(teacher):
+    ent_teacher = None  # a teacher that cannot be teacher-forced: its entropy is not measured, and says why
+    not_forced = why_not_teacher_forced(teacher, world)
+    if not_forced is None:
         ent_teacher = corpus_token_stats(*load_for_measuring(teacher, world), pairs, max_len, batch_tokens=tokens)['entropy']
     after = hidden_states(after_net, after_tok, pca_prompts, S.pca_layer, S.pca_pooling)
     keep = ('kind', 'mean_bits', 'tokens', 'sequences_cut')
@@ -205,6 +206,7 @@ def teacher_diagnostics(
         'length': length_stats([t.n_tokens for t in trajs]),
         'entropy_under_student': {k: ent_student[k] for k in keep},
         'entropy_under_teacher': {k: ent_teacher[k] for k in keep} if ent_teacher else None,
+        'entropy_under_teacher_not_measured': not_forced,  # why, where it is None
         'entropy_values_under_teacher': ent_teacher['values'] if ent_teacher else None,
         'entropy_values_under_student': ent_student['values'],  # Fig. 3 draws these where a teacher has no weights
         'student_surprisal': under_student['surprisal'],
