@@ -15,7 +15,7 @@ from .grade import think_format_ok
 from .recipe import Recipe, RecipeError
 from .data import curation_pools, decontaminate, eval_suites
 from .evaluate import as_backend, generate_and_grade, recipe_resources
-from .models import encode_chat, load_model
+from .models import encode_chat, load_tokenizer
 
 # %% auto #0
 __all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'farthest_from_longest', 'diverse_indices',
@@ -476,7 +476,7 @@ def curation_study(
 
     C, out = recipe.curation, Path(out_dir)
     (out / 'corpora').mkdir(parents=True, exist_ok=True)
-    tok = load_model(recipe.student, world)[1]
+    tok = load_tokenizer(recipe.student, world)  # its tokenizer alone: the weights are not needed here
     budget = check_length_budget(recipe, tok, [p.question for pool in pools.values() for p in pool])
     overlaps = (
         {
