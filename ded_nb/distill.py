@@ -13,17 +13,28 @@ from functools import partial
 from pathlib import Path
 from .core import derive_seed, progress_line, quiet, read_json, read_jsonl, write_json, write_jsonl
 from .recipe import ARM_CORPORA, SFTProfile, stage_hypotheses
-from .sft import cached_train_sft, read_corpus, sft_steps, train_sft
+from .sft import cached_train_sft, read_corpus, sft_run_parts, sft_steps, train_sft
 from .evaluate import evaluate_model
 from .generate import CompletionCache, release_engines
 from .models import cache_root
-from .sftcache import SFTCache
+from .sftcache import SFTCache, run_key
 from .stats import compare, interval, score_matrix
 from .world import get_world, training_pairs
 
 # %% auto #0
 __all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'check_arm_sizes',
            'distillation_arms', 'planned_arms', 'distillation_experiments', 'chosen_arm']
+
+# %% ../nbs/12_distill.ipynb #0c3f6e4a
+def _result_stands(
+    result: dict,  # a stored `result.json` of one arm and seed
+    key: str | None,  # the training-run key today's code gives it (None: no cache, no key)
+) -> bool:
+    "A stored arm-seed result still stands: nothing trained, or its model is where it says and was trained under `key`."
+    if result.get('training') == 'none':
+        return True
+    trained_under = (result.get('sft') or {}).get('cache_key')
+    return Path(result['final_model']).exists() and (key is None or trained_under == key)
 
 # %% ../nbs/12_distill.ipynb #d1b51727
 def distill_and_evaluate(
@@ -43,9 +54,11 @@ def distill_and_evaluate(
 ) -> dict:
     "SFT `student` on `pairs` with `profile` (seeded), evaluate it on `suites`; cached in `out_dir/result.json`."
 
-    out = Path(out_dir)
-    if (out / 'result.json').exists():
-        return read_json(out / 'result.json')
+    out, profile = Path(out_dir), replace(profile, seed=seed)
+    if (out / 'result.json').exists():  # a resumed stage: kept unless its model is gone or today's code trains another
+        key = run_key(sft_run_parts(student, pairs, profile, world, max_steps)) if sft_cache and pairs else None
+        if _result_stands(read_json(out / 'result.json'), key):
+            return read_json(out / 'result.json')
     if not pairs:
         ev = evaluate_model(
             student, suites, eval_params, out, world=world, cache=cache, progress=progress, **(eval_kwargs or {})
@@ -62,7 +75,7 @@ def distill_and_evaluate(
         write_json(out / 'result.json', result)
         return result
     train = train_sft if sft_cache is None else partial(cached_train_sft, sft_cache)
-    metrics = train(student, pairs, out / 'sft', replace(profile, seed=seed), world=world, max_steps=max_steps,
+    metrics = train(student, pairs, out / 'sft', profile, world=world, max_steps=max_steps,
                     progress=progress)
     ev = evaluate_model(
         metrics['final_model'],

@@ -21,7 +21,7 @@ from .world import get_world
 # %% auto #0
 __all__ = ['corpus_dataset', 'export_sharegpt', 'export_hf_dataset', 'length_report', 'check_reasoning_trained', 'show_sample',
            'bf16_available', 'sft_steps', 'trained_pairs', 'sft_config', 'lora_config', 'sft_metrics', 'sft',
-           'read_corpus', 'sft_launch_command', 'launch_config', 'launch_sft', 'sft_job', 'train_sft',
+           'read_corpus', 'sft_launch_command', 'launch_config', 'launch_sft', 'sft_job', 'train_sft', 'sft_run_parts',
            'cached_train_sft', 'distill_corpus']
 
 # %% ../nbs/22_sft.ipynb #d99d2f30
@@ -437,6 +437,18 @@ def train_sft(
         return launch_sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
     return sft(model, pairs, out_dir, profile, world=world, max_steps=max_steps, progress=progress)
 
+# %% ../nbs/22_sft.ipynb #aa8e5b0c
+def sft_run_parts(
+    model: str,  # the student
+    pairs: list[tuple[str, str]],  # the corpus
+    profile: SFTProfile,  # every hyperparameter, `processes` included
+    world=None,  # the tiny world, for `tiny:` models
+    max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
+) -> dict:
+    "What decides this SFT run (`ded_nb.sftcache.training_key`), with the launch config its processes would use."
+    config = launch_config(profile.processes, profile.offload_optimizer) if profile.processes > 1 else None
+    return training_key(model, pairs, profile, max_steps, world, config)
+
 # %% ../nbs/22_sft.ipynb #a42b823f
 def cached_train_sft(
     cache,  # a `ded_nb.sftcache.SFTCache`
@@ -450,8 +462,7 @@ def cached_train_sft(
 ) -> dict:
     "`train_sft` through the training-run cache: a stored run with the same key is reused; `reused` says which."
 
-    config = launch_config(profile.processes, profile.offload_optimizer) if profile.processes > 1 else None
-    parts = training_key(model, pairs, profile, max_steps, world, config)
+    parts = sft_run_parts(model, pairs, profile, world, max_steps)
     train = partial(train_sft, model, pairs, profile=profile, world=world, max_steps=max_steps, progress=progress)
     return cached_run(cache, parts, train, out_dir)
 

@@ -17,7 +17,7 @@ from .models import resolve_model
 # %% auto #0
 __all__ = ['TRAINING_ROOTS', 'OFF_THE_TRAINING_PATH', 'TRAINING_PACKAGES', 'RETRAIN_ENV', 'RECORD_FILES', 'reached',
            'training_path', 'training_code', 'corpus_digest', 'student_fingerprint', 'launch_files', 'training_device',
-           'training_key', 'SFTCache', 'drop_torn_checkpoints', 'cached_run']
+           'training_key', 'SFTCache', 'drop_torn_checkpoints', 'run_key', 'cached_run']
 
 # %% ../nbs/19_sftcache.ipynb #0d384ddb
 TRAINING_ROOTS = ('ded_nb.sft.train_sft', 'ded_nb.sft.sft_job')  # where an SFT run starts: in this process, or launched
@@ -221,6 +221,11 @@ def _train_into(cache: SFTCache, key: str, parts: dict, train) -> None:
         shutil.rmtree(entry)
     os.replace(partial, entry)
 
+# %% ../nbs/19_sftcache.ipynb #5a4a5e58
+def run_key(parts: dict) -> str:
+    "The cache key of a training run: the hash of what decides it (`training_key`)."
+    return config_hash(parts, length=24)
+
 # %% ../nbs/19_sftcache.ipynb #0055226d
 def cached_run(
     cache: SFTCache,  # the store
@@ -229,7 +234,7 @@ def cached_run(
     out_dir,  # the folder that asks: it becomes a link to the stored run
 ) -> dict:
     "The run's metrics, trained once per key: reused when stored, else trained and stored; `out_dir` links to it."
-    key = config_hash(parts, length=24)
+    key = run_key(parts)
     cache.root.mkdir(parents=True, exist_ok=True)
     with file_lock(cache.root / f'{key}.lock'):
         reused = cache.finished(key)

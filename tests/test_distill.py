@@ -79,3 +79,32 @@ def test_parallel_runs_give_the_serial_results(tmp_path, monkeypatch):
             assert one['sft']['train_loss'] == pytest.approx(two['sft']['train_loss'], abs=1e-3)
             assert one['eval']['in_domain']['item_scores'] == two['eval']['in_domain']['item_scores']
     assert (tmp_path / 'p' / 'b-x' / 'seed0' / 'result.json').exists()  # `/` in an arm name is a folder-safe `-`
+
+
+def test_a_resumed_arm_whose_model_is_gone_or_was_trained_by_other_code_is_done_again(world, tmp_path):
+    """A stage resumed after a crash keeps each arm-seed result whose model is where it says and was trained under the
+    key today's code gives; one whose model is gone (a cleaned or re-filed cache), or whose key differs, is done again."""
+    import shutil
+    from ded_nb.core import read_json, write_json
+    from ded_nb.distill import distill_and_evaluate
+    from ded_nb.generate import SamplingParams
+    from ded_nb.sftcache import SFTCache
+
+    cache = SFTCache(tmp_path / 'cache')
+    pairs = [(p.question, render(p, 'verbose')) for p in world.problems['chain']['train'][:8]]
+    suites = {'t': world.problems['chain']['test'][:4]}
+    prof = replace(load_recipe('tiny').sft, global_batch=8, per_device_batch=8)
+
+    def run():
+        return distill_and_evaluate('tiny:student', pairs, tmp_path / 'arm', prof, suites, SamplingParams(max_new_tokens=8),
+                                    world, seed=0, eval_kwargs={'n_workers': 0}, max_steps=1, sft_cache=cache)
+
+    first = run()
+    shutil.rmtree(cache.root / first['sft']['cache_key'])  # the model the stored result names is gone
+    second = run()
+    assert second['training'] == 'trained' and Path(second['final_model']).exists()
+    stored = read_json(tmp_path / 'arm' / 'result.json')
+    write_json(tmp_path / 'arm' / 'result.json', {**stored, 'sft': {**stored['sft'], 'cache_key': 'older-code'}})
+    third = run()  # trained under another key: done again (here the cache holds today's run: reused, not retrained)
+    assert third['training'] == 'reused' and third['sft']['cache_key'] == second['sft']['cache_key']
+    assert run()['training'] == 'reused' and read_json(tmp_path / 'arm' / 'result.json') == third  # it stands now
