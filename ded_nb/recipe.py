@@ -725,15 +725,6 @@ def recipe_yaml(recipe: Recipe) -> str:
 
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, width=118, allow_unicode=True)
 
-# %% ../nbs/14_recipe.ipynb #4f6bf2d0
-@patch
-def run_options(
-    self: Recipe,
-    model: str,  # the model that generates (a trained student: the recipe's `student`)
-) -> dict:
-    "The keyword arguments of how `model` generates and how its answers are graded: `backend`, its `engine`, `n_workers`, `sandbox`."
-    return {'backend': self.backend, 'engine': self.engine_for(model), 'n_workers': self.n_workers, 'sandbox': self.sandbox}
-
 # %% ../nbs/14_recipe.ipynb #2ff06076
 @patch
 def engine_for(self: Recipe, model: str) -> Engine:
@@ -752,3 +743,12 @@ def engine_lines(self: Recipe) -> list[str]:
                 f'trust_remote_code {E.trust_remote_code}, enforce_eager {E.enforce_eager}'
                 + (f', sampling {E.sampling}' if E.sampling else ''))
     return [line(m) for m in dict.fromkeys([*self.teachers, self.student])]
+
+# %% ../nbs/14_recipe.ipynb #4f6bf2d0
+@patch
+def run_options(
+    self: Recipe,
+    model: str,  # the model that generates (a trained student: the recipe's `student`)
+) -> dict:
+    "The keyword arguments of how `model` generates and how its answers are graded: `backend`, its `engine`, `n_workers`, `sandbox`."
+    return {'backend': self.backend, 'engine': self.engine_for(model), 'n_workers': self.n_workers, 'sandbox': self.sandbox}
