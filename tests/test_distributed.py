@@ -190,9 +190,9 @@ def sft_config(*a, **k):
 def load_model(name, world=None, dtype='float32'):
     note('load', dtype=dtype)
     return load(name, world, dtype)
-def save_model(self, *a, **k):
-    note('save')
-    return save(self, *a, **k)
+def save_model(self, output_dir=None, *a, **k):
+    note('save', to=os.path.basename(str(output_dir)))
+    return save(self, output_dir, *a, **k)
 S.sft_config, S.load_model, transformers.Trainer.save_model = sft_config, load_model, save_model
 S.sft_job(sys.argv[1])
 '''
@@ -217,7 +217,9 @@ def test_every_rank_saves_and_the_student_loads_after_the_training_config_in_the
     assert done.returncode == 0, done.stderr[-3000:]
     events = [json.loads(l) for l in (tmp_path / 'events.jsonl').read_text().splitlines()]
     for rank in (0, 1):
-        assert [e['event'] for e in events if e['rank'] == rank] == ['config', 'load', 'save'], events
+        mine = [e for e in events if e['rank'] == rank]
+        assert [e['event'] for e in mine[:2]] == ['config', 'load'] and {e['event'] for e in mine[2:]} == {'save'}, events
+        assert mine[-1]['to'] == 'final', events  # every rank saves the final model (checkpoints are saved by all too)
     assert {e['dtype'] for e in events if e['event'] == 'load'} == {'bfloat16'}
     assert (tmp_path / 'final' / 'model.safetensors').stat().st_size > 0
 
