@@ -83,6 +83,7 @@ def test_one_engine_alive_and_release_returns_its_processes(world):
     import time
     from ded_nb.generate import release_engines
 
+    release_engines()  # an engine an earlier test left alive (its backend still registered) goes first
     before = len(_engine_processes())
     qs, params = [p.question for p in world.problems['chain']['test'][:4]], SamplingParams(max_new_tokens=16)
     make = lambda name: make_backend('vllm', f'tiny:{name}', world, dtype='float32', max_model_len=1024, enforce_eager=True)
