@@ -72,9 +72,10 @@ def test_the_end_of_sequence_token_never_reaches_the_stored_text(world):
 
 
 def _engine_processes() -> list:
-    "This process's live descendants (a vLLM engine's core and workers)."
+    "This process's live descendants that an engine starts (its core and workers; not multiprocessing's resource tracker)."
     import psutil
-    return [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE and 'resource_tracker' not in ' '.join(p.cmdline())]
 
 
 def test_one_engine_alive_and_release_returns_its_processes(world):
@@ -96,7 +97,7 @@ def test_one_engine_alive_and_release_returns_its_processes(world):
     deadline = time.time() + 30
     while len(_engine_processes()) > before and time.time() < deadline:
         time.sleep(0.5)
-    assert second.llm is None and len(_engine_processes()) == before < running
+    assert second.llm is None and len(_engine_processes()) == before < running, [p.cmdline() for p in _engine_processes()]
     generate(first, qs, params, progress=False)  # a released backend starts again when asked
     assert first.llm is not None
     release_engines()
