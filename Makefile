@@ -9,7 +9,7 @@ REAL_STAMP := $(VENV)/.installed-real
 TORCH_SPEC ?= torch==2.13.0
 NBDEV_TEST_TIMEOUT ?= 1200
 
-.PHONY: install test test-nbs test-py browser-deps reproduce lab readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm
+.PHONY: install test test-nbs test-py browser-deps reproduce lab readme check-clean bench clean-venv system-deps vllm-env test-vllm bench-vllm gpu-smoke gpu-pins
 
 install: $(STAMP) system-deps
 
@@ -117,6 +117,17 @@ vllm-env: $(VLLM_VENV)/.installed
 test-vllm: vllm-env $(STAMP)
 	$(BIN)/ded tiny-world
 	VLLM_CPU_KVCACHE_SPACE=2 HF_HUB_OFFLINE=1 $(VLLM_VENV)/bin/python -m pytest tests_vllm -q -s -rs
+
+## make gpu-smoke: what only a GPU shows (ZeRO-3 saves whole weights, an engine's memory returns, one engine alive, whole
+## pools vs blocks, the trained model served), under 5 minutes on one GPU. Installs nothing: it runs on the Python that
+## has the GPU stack (GPU_PYTHON; default this project's venv, else python3), and a check whose package is missing says so.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-smoke:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) tools/gpu_smoke.py
+
+## make gpu-pins: resolve the package with its `gpu` extra (pip --dry-run: downloads metadata, installs nothing)
+gpu-pins: $(STAMP)
+	$(BIN)/python tools/gpu_pins.py
 
 bench-vllm: vllm-env $(STAMP)
 	$(BIN)/ded tiny-world

@@ -51,7 +51,7 @@ setuptools.setup(
     python_requires='>=' + min_python,
     install_requires=cfg.get('requirements', '').split(),
     extras_require={'dev': cfg.get('dev_requirements', '').split(),
-                    'gpu': ['vllm', 'deepspeed']},
+                    'gpu': cfg.get('gpu_requirements', '').split()},  # pins resolved together: `make gpu-pins`
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,

@@ -30,7 +30,8 @@ def run_benchmarking(
     suites, bench = bench_suites(recipe, data_dir), recipe.benchmarking.sampling
     models = {'base student': recipe.student, 'distilled student': chosen['final_model'], 'teacher': teacher}
     scores = {
-        label: evaluate_model(model, suites, bench, out / label.replace(' ', '_'), world, cache, **recipe.run_options(),
+        label: evaluate_model(model, suites, bench, out / label.replace(' ', '_'), world, cache,
+                              **recipe.run_options(teacher if label == 'teacher' else recipe.student),
                               progress=progress, n_per_suite=recipe.benchmarking.n_per_suite)['suites']
         for label, model in models.items()
     }

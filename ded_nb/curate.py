@@ -15,7 +15,7 @@ from .grade import think_format_ok
 from .recipe import Recipe, RecipeError
 from .data import curation_pools, decontaminate, eval_suites
 from .evaluate import as_backend, generate_and_grade, recipe_resources
-from .models import encode_chat, load_model
+from .models import encode_chat, load_tokenizer
 
 # %% auto #0
 __all__ = ['Trajectory', 'think_part', 'levenshtein_matrix', 'farthest_p', 'farthest_from_longest', 'diverse_indices',
@@ -222,6 +222,7 @@ def sample_trajectories(
     world=None,  # the tiny world, for `tiny:` models
     cache=None,  # a `CompletionCache`, or None
     backend: str = 'hf',  # `hf` or `vllm` when `model` is a name
+    engine=None,  # its `Engine` settings when `model` is a name (`Recipe.engine_for`)
     batch_size: int = 64,  # prompts per generation batch
     n_workers: int = 2,  # grading processes
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe`
@@ -230,9 +231,10 @@ def sample_trajectories(
 ) -> list[Trajectory]:
     "`params.n` graded samples per problem from `model`, as `Trajectory` rows with lengths in the student's tokenizer."
 
-    rows = generate_and_grade(
-        as_backend(model, world, backend), problems, params, cache, batch_size, n_workers, sandbox, progress, desc
-    )
+    be = as_backend(model, world, backend, engine)
+    rows = generate_and_grade(be, problems, params, cache, batch_size, n_workers, sandbox, progress, desc)
+    if be is not model:  # an engine this call started ends with it
+        be.release()
 
     def n_student_tokens(text):
         return len(student_tokenizer(text, add_special_tokens=False)['input_ids'])
@@ -281,13 +283,14 @@ def student_pass_rates(
     world=None,  # the tiny world, for `tiny:` models
     cache=None,  # a `CompletionCache`, or None
     backend: str = 'hf',  # `hf` or `vllm` when `student` is a name
+    engine=None,  # its `Engine` settings when `student` is a name (`Recipe.engine_for`)
     n_workers: int = 2,  # grading processes
     sandbox: str = 'bwrap',  # `bwrap` or `unsafe`
     progress: bool = True,  # a progress bar
 ) -> dict:
     "Share of the `params.n` student samples that are correct, per question id."
 
-    be = as_backend(student, world, backend)
+    be = as_backend(student, world, backend, engine)
     trajs = sample_trajectories(
         be,
         questions,
@@ -300,6 +303,8 @@ def student_pass_rates(
         progress=progress,
         desc='student pass rate',
     )
+    if be is not student:  # an engine this call started ends with it
+        be.release()
     rates = {}
     for t in trajs:
         rates.setdefault(t.problem_id, []).append(bool(t.correct))
@@ -405,7 +410,7 @@ def _curate_domain(
         tok,
         world,
         cache,
-        **recipe.run_options(),
+        **recipe.run_options(teacher),
         progress=progress,
     )
     save_trajectories(samples, out / f'samples-{domain}.jsonl')
@@ -415,7 +420,7 @@ def _curate_domain(
         C.student_sampling,
         world,
         cache,
-        **recipe.run_options(),
+        **recipe.run_options(recipe.student),
         progress=progress,
     )
     arms = curation_arms(
@@ -471,7 +476,7 @@ def curation_study(
 
     C, out = recipe.curation, Path(out_dir)
     (out / 'corpora').mkdir(parents=True, exist_ok=True)
-    tok = load_model(recipe.student, world)[1]
+    tok = load_tokenizer(recipe.student, world)  # its tokenizer alone: the weights are not needed here
     budget = check_length_budget(recipe, tok, [p.question for pool in pools.values() for p in pool])
     overlaps = (
         {

@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from .core import derive_seed, progress_line, quiet, read_json, read_jsonl, write_json, write_jsonl
-from .recipe import SFTProfile, stage_hypotheses
+from .recipe import ARM_CORPORA, SFTProfile, stage_hypotheses
 from .sft import cached_train_sft, read_corpus, sft_run_parts, sft_steps, train_sft
 from .evaluate import evaluate_model
-from .generate import CompletionCache
+from .generate import CompletionCache, release_engines
 from .models import cache_root
 from .sftcache import SFTCache, run_key
 from .stats import compare, interval, score_matrix
@@ -23,7 +23,7 @@ from .world import get_world, training_pairs
 
 # %% auto #0
 __all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'check_arm_sizes',
-           'distillation_arms', 'distillation_experiments', 'chosen_arm']
+           'distillation_arms', 'planned_arms', 'distillation_experiments', 'chosen_arm']
 
 # %% ../nbs/12_distill.ipynb #0c3f6e4a
 def _result_stands(
@@ -123,11 +123,12 @@ def _run_one(recipe, arm: Arm, suites: dict, seed: int, out_dir: str, threads: i
 
         quiet()
         torch.set_num_threads(threads)
+    release_engines()  # the GPUs to the training run: no engine of an earlier evaluation left alive beside it
     world, cache = get_world(recipe.world, progress=False), CompletionCache(cache_root() / 'generations.sqlite')
     profile = recipe.lora if arm.lora else recipe.sft
     if profile is None:
         raise ValueError(f'arm {arm.name}: recipe {recipe.name!r} has no LoRA settings (`lora` is null)')
-    options = recipe.run_options()
+    options = recipe.run_options(recipe.student)  # a trained student starts the student's engine
     if threads:
         options['n_workers'] = 0  # grade in this worker: the processes are already side by side
     return distill_and_evaluate(
@@ -319,6 +320,19 @@ def distillation_arms(
             Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
         ]
     return arms
+
+# %% ../nbs/12_distill.ipynb #897d1de3
+def planned_arms(recipe) -> list[Arm]:
+    "The arms `distillation_arms` makes for `recipe`, before any corpus exists (names, suites, seeds; their corpora empty)."
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpora = Path(tmp) / 'corpora'
+        names = [f'{d}-{a}' for d in recipe.curation.pools for a in (*ARM_CORPORA, 'longest', 'shortest')]
+        for name in [*names, *(f'mixed-{a}' for a in ARM_CORPORA)]:
+            _write_corpus(corpora / f'{name}.jsonl', [])
+        _write_corpus(Path(tmp) / 'samples-math.jsonl', [])
+        return distillation_arms(recipe, corpora, Path(tmp) / 'out')
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0d
 def _suite_of(recipe, role: str) -> str:

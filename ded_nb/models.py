@@ -14,7 +14,7 @@ from .grade import THINK_OPEN
 # %% auto #0
 __all__ = ['GEMMA_TURNS', 'PACKAGED_MODELS', 'chat', 'think_prefill', 'turn_end', 'training_text', 'encode_chat', 'cache_root',
            'smollm2_gguf', 'gemma3_270m_gguf', 'converted_gguf', 'resolve_model', 'load_model', 'load_tokenizer',
-           'answer_token_stats', 'answer_positions', 'teacher_forced_stats']
+           'load_for_measuring', 'token_batches', 'answer_token_stats', 'answer_positions', 'teacher_forced_stats']
 
 # %% ../nbs/08_models.ipynb #c0ef976e
 def chat(question: str, answer: str | None = None) -> list[dict]:
@@ -191,13 +191,13 @@ def resolve_model(
 
 
 # %% ../nbs/08_models.ipynb #00bfaf3c
-def _load_from(where: str, extra: dict, dtype: str):
+def _load_from(where: str, extra: dict, dtype: str, device_map=None):
     "`(model, tokenizer)` from a folder or hub id; a GGUF file's weights come dequantised, without its quantizer record."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(where, **extra)
-    model = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype), **extra)
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype), device_map=device_map, **extra)
     if 'gguf_file' in extra:
         # read from GGUF, the weights are already dequantised to `dtype`, but transformers keeps the quantizer record,
         # and then TRL refuses to train the model and `save_pretrained` to save it: drop the record
@@ -206,30 +206,48 @@ def _load_from(where: str, extra: dict, dtype: str):
         model.config.quantization_config = None
     return model, tok
 
+# %% ../nbs/08_models.ipynb #16ca5244
+def _for_batches(tok):
+    "`tok` ready for batches: padded on the left, with its EOS token as the pad token where it has none."
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = 'left'
+    return tok
+
 # %% ../nbs/08_models.ipynb #234d562d
 def load_model(
     name: str,  # any name `resolve_model` takes
     world=None,  # the tiny world (`ded_nb.world.TinyWorld`), for `tiny:` names
     dtype: str = 'float32',  # the torch dtype the weights load in
+    device_map=None,  # where the layers go (`auto`: over every GPU); None: the CPU
 ):
     "Load `(model, tokenizer)` by tiny-world name, local path, GGUF file, packaged model or hub id."
-    model, tok = _load_from(*resolve_model(name, world), dtype)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = 'left'
-    return model.eval(), tok
+    model, tok = _load_from(*resolve_model(name, world), dtype, device_map)
+    return model.eval(), _for_batches(tok)
 
 # %% ../nbs/08_models.ipynb #7a00eb93
 def load_tokenizer(
     name: str,  # any name `resolve_model` takes
     world=None,  # the tiny world (`ded_nb.world.TinyWorld`), for `tiny:` names
 ):
-    "The tokenizer alone of model `name` (any name `load_model` takes)."
+    "The tokenizer alone of model `name` (any name `load_model` takes), as `load_model` gives it."
     from transformers import AutoTokenizer
 
     where, extra = resolve_model(name, world)
-    return AutoTokenizer.from_pretrained(where, **extra)
+    return _for_batches(AutoTokenizer.from_pretrained(where, **extra))
 
+
+# %% ../nbs/08_models.ipynb #641e59da
+def load_for_measuring(
+    name: str,  # any name `load_model` takes
+    world=None,  # the tiny world, for `tiny:` names
+):
+    "`(model, tokenizer)` to teacher-force and read hidden states from: spread over the GPUs in bf16 where there are any, else on the CPU in fp32."
+    import torch
+
+    if torch.cuda.is_available():
+        return load_model(name, world, 'bfloat16', device_map='auto')
+    return load_model(name, world)
 
 # %% ../nbs/08_models.ipynb #8f1a8c9d
 def _logits_of(model, hidden):
@@ -240,36 +258,56 @@ def _logits_of(model, hidden):
     cap = getattr(model.config, 'final_logit_softcapping', None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
+# %% ../nbs/08_models.ipynb #96eb4b2f
+def token_batches(
+    encs: list[dict],  # encoded sequences (`input_ids`), in order
+    batch_size: int,  # rows per batch, at most
+    batch_tokens: int | None = None,  # rows x the batch's longest, at most (a longer sequence alone still makes a batch)
+):
+    "`encs` in order, cut into batches of at most `batch_size` rows and `batch_tokens` padded tokens."
+    batch, width = [], 0
+    for e in encs:
+        wider = max(width, len(e['input_ids']))
+        if batch and (len(batch) == batch_size or (batch_tokens and wider * (len(batch) + 1) > batch_tokens)):
+            yield batch
+            batch, wider = [], len(e['input_ids'])
+        batch.append(e)
+        width = wider
+    if batch:
+        yield batch
+
 # %% ../nbs/08_models.ipynb #a1392bb3
 def answer_token_stats(
     model,  # the causal LM
     tokenizer,  # its tokenizer (chat template)
     pairs: list[tuple[str, str]],  # (question, answer) pairs
     max_len: int,  # tokens per conversation (longer ones are cut, counted in `cut`)
-    batch_size: int = 16,  # pairs per forward pass
+    batch_size: int = 16,  # pairs per forward pass (at most)
     chunk: int = 512,  # positions whose logits exist at once
+    batch_tokens: int | None = None,  # at most this many tokens (rows x longest) per pass; None: `batch_size` rows
 ):
     "Per pair: the entropy (bits) and the next token's log-prob (nats) at each answer position, streamed in chunks."
     import torch
 
-    for i in range(0, len(pairs), batch_size):
-        encs = [encode_chat(tokenizer, q, a, max_len) for q, a in pairs[i : i + batch_size]]
+    device = model.get_input_embeddings().weight.device  # the first layer's, for a model spread over GPUs
+    for encs in token_batches([encode_chat(tokenizer, q, a, max_len) for q, a in pairs], batch_size, batch_tokens):
         width = max(len(e['input_ids']) for e in encs)
         ids = torch.full((len(encs), width), tokenizer.pad_token_id)
         mask = torch.zeros_like(ids)
         for r, e in enumerate(encs):
             ids[r, : len(e['input_ids'])] = torch.tensor(e['input_ids'])
             mask[r, : len(e['input_ids'])] = 1
+        ids, mask = ids.to(device), mask.to(device)
         with torch.no_grad():
             hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
             for r, e in enumerate(encs):
                 positions = answer_positions(e)
                 entropy, logprob = [], []
                 for c in range(0, len(positions), chunk):
-                    at = torch.tensor(positions[c : c + chunk])
+                    at = torch.tensor(positions[c : c + chunk], device=hidden.device)
                     logp = torch.log_softmax(_logits_of(model, hidden[r, at]), -1)
                     entropy += (-(logp.exp() * logp).sum(-1) / math.log(2)).tolist()
-                    logprob += logp.gather(1, ids[r, at + 1].unsqueeze(1)).squeeze(1).tolist()
+                    logprob += logp.gather(1, ids[r, at + 1].to(logp.device).unsqueeze(1)).squeeze(1).tolist()
                 yield {'entropy': entropy, 'logprob': logprob, 'cut': e['cut']}
 
 # %% ../nbs/08_models.ipynb #ed1aa214
@@ -283,12 +321,13 @@ def teacher_forced_stats(
     tokenizer,  # its tokenizer
     pairs: list[tuple[str, str]],  # (question, answer) pairs
     max_len: int,  # tokens per conversation (from the recipe: the SFT context)
-    batch_size: int = 16,  # pairs per forward pass
+    batch_size: int = 16,  # pairs per forward pass (at most)
     chunk: int = 512,  # positions whose logits exist at once
+    batch_tokens: int | None = None,  # tokens per pass, at most (`token_batches`)
 ) -> dict:
     "Per-token entropy (bits) of `model`'s next-token distribution and log-prob (nats) of each answer token of `pairs`."
     values, logprobs, cut = [], [], []
-    for stats in answer_token_stats(model, tokenizer, pairs, max_len, batch_size, chunk):
+    for stats in answer_token_stats(model, tokenizer, pairs, max_len, batch_size, chunk, batch_tokens):
         values.append([round(x, 5) for x in stats['entropy']])
         logprobs.append(stats['logprob'])
         cut.append(stats['cut'])

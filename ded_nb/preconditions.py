@@ -9,11 +9,11 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 from .core import write_json, stage_file
 from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params
-from .generate import is_file_teacher
+from .generate import release_engines, why_not_teacher_forced
 from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
 from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
 from .evaluate import as_backend, evaluate_model, recipe_resources
-from .models import load_model
+from .models import load_for_measuring
 from .teacher import _teacher_name, corpus_token_stats
 
 # %% auto #0
@@ -105,13 +105,21 @@ def evaluated_questions(recipe) -> dict:
     return {**{f'evaluation:{k}': v for k, v in eval_suites(recipe).items()},
             **{f'benchmarking:{k}': v for k, v in bench_suites(recipe).items()}}
 
+# %% ../nbs/18_preconditions.ipynb #9a1cec2b
+def _measured_entropy(recipe, teacher: str, pairs: list, world) -> float:
+    "Mean token entropy (bits) of a teacher's own samples under itself, measured on the GPUs where there are any."
+    release_engines()  # the teacher's engine, if it sampled with one, before its weights load again
+    stats = corpus_token_stats(*load_for_measuring(teacher, world), pairs, recipe.sft.max_length,
+                               batch_tokens=recipe.teacher_study.diagnostics_batch_tokens)
+    return stats['entropy']['mean_bits']
+
 # %% ../nbs/18_preconditions.ipynb #a0b1c2eb
 def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_tokenizer, out: Path, world, cache,
                       progress) -> dict:
     "A teacher's greedy accuracy on the main suite, and the diversity and token entropy of its samples on the pool."
 
-    name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend)
-    options = {**recipe.run_options(), 'progress': progress}  # `backend` is unused once a backend is passed
+    name, be = _teacher_name(teacher), as_backend(teacher, world, recipe.backend, recipe.engine_for(teacher))
+    options = {**recipe.run_options(teacher), 'progress': progress}  # `backend`, `engine`: unused once a backend is passed
     ev = evaluate_model(be, {'main': main}, greedy_params(recipe.evaluation.sampling), out / name, world, cache, **options)
     trajs = sample_trajectories(be, pool, recipe.curation.sampling, student_tokenizer, world, cache, **options,
                                 desc=f'{name} samples')
@@ -124,8 +132,8 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
         'diversity': median_or_none(distances),
         'pairs': len(distances),
         # a file teacher has no weights: its own entropy is not measured (None), never stood in for
-        'entropy_bits': None if is_file_teacher(teacher)
-        else corpus_token_stats(*load_model(teacher, world), first, recipe.sft.max_length)['entropy']['mean_bits'],
+        'entropy_bits': None if why_not_teacher_forced(teacher, world)
+        else _measured_entropy(recipe, teacher, first, world),
     }
 
 # %% ../nbs/18_preconditions.ipynb #2032bac5
@@ -169,13 +177,13 @@ def measure_preconditions(
     main = recipe_problems(recipe, recipe.evaluation.suites[recipe.evaluation.main_suite])
     ood = recipe_problems(recipe, recipe.evaluation.suites[P.ood_suite])
     pool = recipe_problems(recipe, recipe.curation.pools['math'])
-    student = as_backend(recipe.student, world, recipe.backend)  # loaded once: scored, sampled, and its tokenizer
+    student = as_backend(recipe.student, world, recipe.backend, recipe.engine_for(recipe.student))  # loaded once: scored, sampled, and its tokenizer
     teachers = {
         _teacher_name(t): _teacher_measures(recipe, t, main, pool[: P.diversity_questions], student.tokenizer,
                                             out / 'teachers', world, cache, progress)
         for t in recipe.teachers
     }
-    options = {**recipe.run_options(), 'progress': progress}
+    options = {**recipe.run_options(recipe.student), 'progress': progress}
     ev = evaluate_model(student, {'pool': pool, 'ood': ood}, recipe.evaluation.sampling, out / 'student', world, cache,
                         **options)
     pool_levels = {str(k): v['accuracy'] for k, v in ev['suites']['pool']['by_group'].items()}

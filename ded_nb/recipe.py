@@ -16,9 +16,9 @@ __all__ = ['PRECONDITION_TARGETS', 'DESCRIPTIONS', 'ARM_CORPORA', 'TEACHER_ROLES
            'greedy_params', 'SFTProfile', 'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError',
            'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'shortfall',
            'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions', 'Hypothesis', 'Study',
-           'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides',
-           'profile_file', 'merge_profile', 'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses',
-           'recipe_yaml']
+           'Engine', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override',
+           'apply_overrides', 'profile_file', 'merge_profile', 'problem_specs', 'read_profile', 'load_recipe',
+           'stage_hypotheses', 'recipe_yaml']
 
 # %% ../nbs/14_recipe.ipynb #e62ee472
 @dataclass
@@ -67,9 +67,12 @@ class SFTProfile:
     lora_dropout: float
     lora_targets: str
     save_steps: int
+    save_total_limit: int  # checkpoints kept while the run trains (a 32B ZeRO-3 checkpoint is ~0.5 TB); the cache drops them at the end
     logging_steps: int
     seed: int
     processes: int  # data-parallel processes: 1 trains in this process, more go through `accelerate launch`
+    model_dtype: str  # the student's weights as loaded: `float32` (bf16 autocast keeps fp32 weights), or `bfloat16` under ZeRO-3 (DeepSpeed keeps the fp32 master copy)
+    offload_optimizer: bool  # ZeRO-3 keeps the optimizer states in host memory (long samples of a 32B student)
 
 # %% ../nbs/14_recipe.ipynb #5d0c3e1a
 def grad_accumulation(
@@ -121,6 +124,7 @@ class TeacherStudy:
     pca_layer: int = -1  # hidden layer of the PCA shift (Fig. 4)
     pca_pooling: str = 'mean'  # `mean` over the prompt's tokens, or `last`
     pca_prompts: int = 100  # prompts of the main suite whose representations are compared
+    diagnostics_batch_tokens: int | None = None  # tokens (rows x longest) per teacher-forced forward pass; None: 16 rows
 
 # %% ../nbs/14_recipe.ipynb #bc91dde3
 @dataclass
@@ -306,6 +310,20 @@ class Study:
     min_arm_samples: int  # a paper arm with fewer samples stops the study before any training (its domain named)
     may_be_empty: list[str]  # curation domains whose arms may hold fewer (e.g. a world whose teachers rarely pass code tests)
 
+# %% ../nbs/14_recipe.ipynb #25792eec
+@dataclass
+class Engine:
+    "How a model's generation engine starts: vLLM's settings (the HF backend reads `dtype` alone)."
+
+    tensor_parallel_size: int  # GPUs one engine spans
+    data_parallel_size: int  # engines side by side, each on its own `tensor_parallel_size` GPUs, the rows split between them
+    max_model_len: int | None  # the context the engine allocates (None: the stage's need, its longest prompt + max_new_tokens)
+    gpu_memory_utilization: float  # the share of each GPU's memory the engine takes (weights and KV cache)
+    trust_remote_code: bool  # run the model repository's own code
+    enforce_eager: bool  # no CUDA-graph capture (on CPU, and to debug)
+    dtype: str  # `auto` (the checkpoint's), `bfloat16`, `float16` or `float32`
+    sampling: dict  # further vLLM sampling fields on every request (`top_k`, `min_p`, `repetition_penalty`)
+
 # %% ../nbs/14_recipe.ipynb #287f47b4
 @dataclass
 class Recipe:
@@ -324,10 +342,11 @@ class Recipe:
     evaluation: Evaluation
     benchmarking: Benchmarking
     study: Study  # the arms and the pre-registered hypotheses
+    engine: Engine  # every model's generation engine, unless `engines` names it
+    engines: dict[str, dict]  # model name -> the `Engine` fields its engine sets apart
     n_workers: int = 2  # grading processes
     sandbox: str = 'bwrap'  # `bwrap`, or `unsafe` (no isolation; never a default)
     judge: str | None = None  # an optional LLM judge for correctness (not wired yet)
-    tensor_parallel_size: int = 1  # vLLM GPUs per model
     preconditions: Preconditions = field(default_factory=Preconditions)  # measured by the `world` stage
     controls: Controls = field(default_factory=Controls)  # the controls beside the paper's arms (distillation stage)
     development: str | None = None  # the profile that was this study's development run (its headlines shown beside)
@@ -422,6 +441,24 @@ def _check_study(S: Study):
             if h.a == h.b:
                 raise RecipeError(f'study.hypotheses.{hid}.b', f'{h.b!r}: a teacher role is compared with the other, not itself')
 
+# %% ../nbs/14_recipe.ipynb #2fb04ebb
+def _check_engines(recipe: Recipe):
+    "Every engine: at least one GPU and one replica, a memory share in (0, 1], a known dtype; `engines` names a model of the recipe."
+    models = [*recipe.teachers, recipe.student]
+    for name in recipe.engines:
+        if name not in models:
+            raise RecipeError(f'engines.{name}', f'not a model of this recipe: {models}')
+    for name in [None, *recipe.engines]:
+        path, E = (f'engines.{name}', recipe.engine_for(name)) if name else ('engine', recipe.engine)
+        for field_name in ('tensor_parallel_size', 'data_parallel_size'):
+            if getattr(E, field_name) < 1:
+                raise RecipeError(f'{path}.{field_name}', f'{getattr(E, field_name)}: at least 1')
+        if not 0 < E.gpu_memory_utilization <= 1:
+            raise RecipeError(f'{path}.gpu_memory_utilization', f'{E.gpu_memory_utilization} is outside (0, 1]')
+        if E.max_model_len is not None and E.max_model_len < 1:
+            raise RecipeError(f'{path}.max_model_len', f'{E.max_model_len}: a length in tokens, or null')
+        _check_choice(f'{path}.dtype', E.dtype, ('auto', 'bfloat16', 'float16', 'float32'))
+
 # %% ../nbs/14_recipe.ipynb #8b4040a2
 def _check_preconditions(recipe: Recipe):
     "The preconditions name a defined OOD suite and known targets, each `[low, high]`."
@@ -452,6 +489,11 @@ def check_recipe(recipe: Recipe) -> Recipe:
     sft_profiles = {'sft': recipe.sft, **({'lora': recipe.lora} if recipe.lora else {})}
     for name, prof in sft_profiles.items():
         _check_choice(f'{name}.on_overflow', prof.on_overflow, ('truncate', 'drop'))
+        _check_choice(f'{name}.model_dtype', prof.model_dtype, ('float32', 'bfloat16'))
+        if prof.model_dtype == 'bfloat16' and prof.bf16 is False:
+            raise RecipeError(f'{name}.model_dtype', 'bfloat16 weights with bf16 off: train in bf16, or load float32')
+        if prof.save_total_limit < 1:
+            raise RecipeError(f'{name}.save_total_limit', f'{prof.save_total_limit}: keep at least the checkpoint to resume from')
         if prof.processes < 1:
             raise RecipeError(f'{name}.processes', f'{prof.processes}: at least one process')
         try:  # the global batch is one the processes can make, before any of them starts
@@ -463,6 +505,7 @@ def check_recipe(recipe: Recipe) -> Recipe:
     _check_preconditions(recipe)
     _check_controls(recipe.controls)
     _check_study(recipe.study)
+    _check_engines(recipe)
     return recipe
 
 # %% ../nbs/14_recipe.ipynb #a4cbcaea
@@ -682,8 +725,30 @@ def recipe_yaml(recipe: Recipe) -> str:
 
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, width=118, allow_unicode=True)
 
+# %% ../nbs/14_recipe.ipynb #2ff06076
+@patch
+def engine_for(self: Recipe, model: str) -> Engine:
+    "The engine `model` starts with: `engine`, with the fields `engines[model]` sets, checked."
+    return _build(Engine, {**asdict(self.engine), **self.engines.get(model, {})}, f'engines.{model}')
+
+# %% ../nbs/14_recipe.ipynb #eb545811
+@patch
+def engine_lines(self: Recipe) -> list[str]:
+    "One line per model of the recipe: the engine it starts with, as `ded reproduce --dry-run` prints it."
+    def line(model):
+        E = self.engine_for(model)
+        context = E.max_model_len or 'longest prompt + max_new_tokens'
+        return (f'{model}: tensor_parallel_size {E.tensor_parallel_size}, data_parallel_size {E.data_parallel_size}, '
+                f'context {context}, gpu_memory_utilization {E.gpu_memory_utilization}, dtype {E.dtype}, '
+                f'trust_remote_code {E.trust_remote_code}, enforce_eager {E.enforce_eager}'
+                + (f', sampling {E.sampling}' if E.sampling else ''))
+    return [line(m) for m in dict.fromkeys([*self.teachers, self.student])]
+
 # %% ../nbs/14_recipe.ipynb #4f6bf2d0
 @patch
-def run_options(self: Recipe) -> dict:
-    "The keyword arguments of how generation and grading run: `backend`, `n_workers`, `sandbox`."
-    return {'backend': self.backend, 'n_workers': self.n_workers, 'sandbox': self.sandbox}
+def run_options(
+    self: Recipe,
+    model: str,  # the model that generates (a trained student: the recipe's `student`)
+) -> dict:
+    "The keyword arguments of how `model` generates and how its answers are graded: `backend`, its `engine`, `n_workers`, `sandbox`."
+    return {'backend': self.backend, 'engine': self.engine_for(model), 'n_workers': self.n_workers, 'sandbox': self.sandbox}

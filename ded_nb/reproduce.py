@@ -14,6 +14,8 @@ from . import __version__
 from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, say, write_json
 from .core import results_digest
 from .recipe import PROFILES, load_recipe, parse_problem_spec, recipe_to_dict
+from .data import recipe_problems
+from .distill import planned_arms
 from .evaluate import check_recipe_sources
 from .sft import sft_launch_command
 from .sftcache import RETRAIN_ENV
@@ -21,8 +23,8 @@ from .world import ZOOS, get_world, world_hash
 
 # %% auto #0
 __all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'plan', 'sft_compute_estimate',
-           'generation_compute_estimate', 'StageError', 'notebook_parameters', 'StageParameters', 'stage_parameters',
-           'follow_progress', 'run_stage', 'stage_times', 'reproduce']
+           'plan_estimate', 'plan_estimate_text', 'StageError', 'notebook_parameters', 'StageParameters',
+           'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -185,34 +187,95 @@ def sft_compute_estimate(
     return {
         'flops': flops,
         'gpu_hours': round(gpu_hours, 1),
+        'gpu_hours_exact': gpu_hours,
         'hours_on_8_gpus': round(gpu_hours / 8, 1),
         'paper_hours_on_8xH800_per_1000': 9,
         'assumptions': assumptions,
     }
 
 # %% ../nbs/16_reproduce.ipynb #9603badb
-def generation_compute_estimate(
-    recipe,  # the recipe (questions, pools, M, k, teachers, seeds)
-    mean_tokens: int = 12000,  # mean generated tokens per sample (assumed, as the SFT estimate's)
+def _suite_size(recipe, spec: str, data_dir=None, default: int = 1000) -> tuple[int, bool]:
+    "(problems in `spec`, counted): read from local data, else (a hub set, or data not here) the slice's length or `default`."
+    part = parse_problem_spec(spec)[1]
+    if not spec.startswith('hub:'):  # a dry run asks no hub
+        try:
+            return len(recipe_problems(recipe, spec, data_dir)), True
+        except (OSError, ValueError):  # the data is not on this machine: the size is assumed, and says so
+            pass
+    return (part.stop - (part.start or 0), False) if part.stop is not None else (default, False)
+
+# %% ../nbs/16_reproduce.ipynb #e8629c81
+def plan_estimate(
+    recipe,  # the recipe: its teachers, seeds, suites, pools, arms and controls
+    data_dir=None,  # local data: the suites found there are counted, the others assumed
+    mean_tokens: int = 12000,  # mean generated tokens per sample, and tokens per SFT sample (assumed)
     tokens_per_s_per_gpu: float = 1500.0,  # vLLM decode throughput per GPU at large batch, 32B-class model (assumed)
+    arm_samples: int = 900,  # samples of a curated arm (assumed: the paper's arms hold ~800-965)
 ) -> dict:
-    "GPU-hours of the recipe's generation: smoke test, M teacher samples and k student samples per pool question."
+    "GPU-hours of a recipe's whole plan: every generation of every stage and every SFT run, with the assumptions."
+    E, S, C, P = recipe.evaluation, recipe.teacher_study, recipe.curation, recipe.preconditions
+    counted, sizes = {}, {}
 
-    def size(spec, default=1000):  # a slice's length when it says one, else the default (a hub pool unread)
-        part = parse_problem_spec(spec)[1]
-        return part.stop - (part.start or 0) if part.stop is not None else default
+    def n(spec):  # problems in a spec, remembered with whether they were counted
+        if spec not in sizes:
+            sizes[spec], counted[spec] = _suite_size(recipe, spec, data_dir)
+        return sizes[spec]
 
-    C, S = recipe.curation, recipe.teacher_study
-    pool = sum(size(s) for s in C.pools.values())
-    samples = {
-        'smoke test (questions x teachers x seeds)': size(S.questions) * len(recipe.teachers) * len(recipe.seeds),
-        'curation, teacher (pool x M)': pool * C.M,
-        'curation, student pass rate (pool x k)': pool * C.k,
+    def scored(names, table=E.suites, per=E.n_per_suite, default_n=E.sampling.n):  # samples of one model on suites
+        return sum(n(table[s]) * per.get(s, default_n) for s in names)
+
+    teachers, seeds, pools = len(recipe.teachers), len(recipe.seeds), sum(n(s) for s in C.pools.values())
+    arms = planned_arms(recipe)
+    trained = [a for a in arms if a.name != 'base']
+    generations = {
+        'world: teachers (main suite, samples of the pool)': teachers * (
+            scored([E.main_suite]) + min(P.diversity_questions, n(C.pools['math'])) * C.sampling.n),
+        'world: student (pool, OOD suite, pass rates)': n(C.pools['math']) * (E.sampling.n + C.student_sampling.n)
+            + n(E.suites[P.ood_suite]) * E.sampling.n,
+        'teacher study: smoke-test corpora': n(S.questions) * teachers * seeds,
+        'teacher study: teachers on the main suite': teachers * scored([E.main_suite]),
+        'teacher study: the base and each smoke-test student': (1 + teachers * seeds) * scored(S.suites),
+        'curation: teacher samples (pool x M)': pools * C.sampling.n,
+        'curation: student pass rates (pool x k)': pools * C.student_sampling.n,
+        'distillation: every arm and seed scored': sum(len(a.seeds) * scored(a.suites) for a in arms),
+        'benchmarking: base, distilled student, teacher': 3 * scored(
+            list(recipe.benchmarking.suites), recipe.benchmarking.suites, recipe.benchmarking.n_per_suite,
+            recipe.benchmarking.sampling.n),
     }
-    hours = {k: round(n * mean_tokens / tokens_per_s_per_gpu / 3600, 1) for k, n in samples.items()}
-    return {'samples': samples, 'gpu_hours': hours, 'total_gpu_hours': round(sum(hours.values()), 1),
-            'assumptions': {'mean_tokens': mean_tokens, 'tokens_per_s_per_gpu': tokens_per_s_per_gpu}}
+    gen_hours = {k: v * mean_tokens / tokens_per_s_per_gpu / 3600 for k, v in generations.items()}
+    per_sample = sft_compute_estimate(samples=1, mean_tokens=mean_tokens, epochs=recipe.sft.epochs)['gpu_hours_exact']
+    sft_runs = {
+        'teacher study: one per teacher and seed': (teachers * seeds, n(S.questions)),
+        'distillation: one per arm and seed': (sum(len(a.seeds) for a in trained), arm_samples),
+    }
+    sft_hours = {k: runs * samples * per_sample for k, (runs, samples) in sft_runs.items()}
+    total = sum(gen_hours.values()) + sum(sft_hours.values())
+    return {
+        'generations': generations,
+        'generation_gpu_hours': {k: round(v, 1) for k, v in gen_hours.items()},
+        'sft_runs': {k: {'runs': r, 'samples_each': s} for k, (r, s) in sft_runs.items()},
+        'sft_gpu_hours': {k: round(v, 1) for k, v in sft_hours.items()},
+        'total_gpu_hours': round(total, 1),
+        'hours_on_8_gpus': round(total / 8, 1),
+        'paper_sft_gpu_hours_per_1000_samples': 72,  # ~9 h per 1,000 samples on 8xH800
+        'suites_assumed': sorted(s for s, ok in counted.items() if not ok),
+        'assumptions': {'mean_tokens': mean_tokens, 'tokens_per_s_per_gpu': tokens_per_s_per_gpu,
+                        'arm_samples': arm_samples, 'suite_size_when_unread': 1000},
+    }
 
+# %% ../nbs/16_reproduce.ipynb #df236089
+def plan_estimate_text(est: dict) -> str:
+    "`plan_estimate` as `ded reproduce --dry-run` prints it: each part, the total, the assumptions and the paper's figure."
+    A = est['assumptions']
+    gen = '\n'.join(f'  {k}: {est["generations"][k]:,} samples, ~{h} GPU-hours' for k, h in est['generation_gpu_hours'].items())
+    sft = '\n'.join(f'  {k}: {r["runs"]} runs of {r["samples_each"]:,} samples, ~{est["sft_gpu_hours"][k]} GPU-hours'
+                     for k, r in est['sft_runs'].items())
+    assumed = f"; suites not read here, assumed {A['suite_size_when_unread']:,} problems: {est['suites_assumed']}" if est['suites_assumed'] else ''
+    return (f"whole-plan estimate: ~{est['total_gpu_hours']:,} GPU-hours (~{est['hours_on_8_gpus']:,} h on 8 GPUs)\n"
+            f"generation ({A['mean_tokens']:,} tokens a sample at {A['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, assumed):\n{gen}\n"
+            f"SFT (6 x parameters x tokens at MFU 0.35 on H800s; {A['mean_tokens']:,} tokens a sample, "
+            f"{A['arm_samples']:,} samples an arm, assumed):\n{sft}\n"
+            f"the paper: ~9 h per 1,000 samples of SFT on 8xH800 ({est['paper_sft_gpu_hours_per_1000_samples']} GPU-hours){assumed}")
 
 # %% ../nbs/16_reproduce.ipynb #5131f444
 class StageError(RuntimeError):
@@ -484,20 +547,12 @@ def reproduce(
             say(f"    done in {info['seconds']} s -> {step['executed']}")
             log.append({**step, 'status': 'ran', 'seconds': info['seconds']})
     recipe = load_recipe(profile, list(overrides))
+    if dry_run and recipe.backend == 'vllm':
+        say('engines (`engine`, and `engines` per model):\n  ' + '\n  '.join(recipe.engine_lines()))
     if dry_run and recipe.name == 'paper':
-        est = sft_compute_estimate(samples=sum(recipe.curation.mix_target.values()), epochs=recipe.sft.epochs)
-        say(
-            f"compute estimate (SFT of the student on {est['assumptions']['samples']} samples, {recipe.sft.epochs:g} "
-            f"epochs): ~{est['gpu_hours']} GPU-hours (~{est['hours_on_8_gpus']} h on 8 GPUs) at MFU "
-            f"{est['assumptions']['mfu']} and {est['assumptions']['mean_tokens']} tokens/sample; the paper reports "
-            "~9 h per 1,000 samples on 8xH800"
-        )
-        gen = generation_compute_estimate(recipe)
-        parts = '; '.join(f'{k}: {n:,} samples, ~{gen["gpu_hours"][k]} GPU-hours' for k, n in gen['samples'].items())
-        say(f"generation estimate ({gen['assumptions']['mean_tokens']:,} tokens per sample at "
-            f"{gen['assumptions']['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU with vLLM, assumed): {parts}; "
-            f"in all ~{gen['total_gpu_hours']} GPU-hours (~{gen['total_gpu_hours'] / 8:.1f} h on 8 GPUs)")
+        say(plan_estimate_text(plan_estimate(recipe)))
         corpus = Path(next(s['run_dir'] for s in steps if s['stage'] == 'curation')) / 'corpora' / '<ARM>.jsonl'
-        launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'))
+        config = 'accelerate_zero3_offload_8gpu.yaml' if recipe.sft.offload_optimizer else 'accelerate_zero3_8gpu.yaml'
+        launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'), config)
         say('SFT of the student on 8 GPUs (DeepSpeed ZeRO-3), once per arm: ' + ' '.join(launch))
     return log

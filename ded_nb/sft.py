@@ -13,7 +13,7 @@ import yaml
 from .core import JsonlError, read_jsonl, write_json, write_jsonl, read_json, package_file, provenance
 from .core import seed_everything, whole_checkpoint, world_size, is_main_process
 from .grade import THINK_CLOSE, THINK_OPEN
-from .models import encode_chat, load_model, resolve_model
+from .models import encode_chat, load_model, load_tokenizer, resolve_model
 from .recipe import SFTProfile, grad_accumulation
 from .sftcache import cached_run, training_key
 from .world import get_world
@@ -172,7 +172,7 @@ def sft_config(
         gradient_checkpointing=profile.gradient_checkpointing,
         save_strategy='steps',
         save_steps=profile.save_steps,
-        save_total_limit=2,
+        save_total_limit=profile.save_total_limit,
         logging_steps=profile.logging_steps,
         report_to=[],
         seed=profile.seed,
@@ -200,14 +200,15 @@ def lora_config(
 
 # %% ../nbs/22_sft.ipynb #af3664a6
 def _save_final(trainer, tokenizer, out: Path, profile: SFTProfile) -> Path:
-    "Rank 0 writes the trained model to `out/final` (LoRA: the adapter to `out/adapter`, the merged model to `final`)."
+    "Every process saves (ZeRO-3 gathers the sharded weights; rank 0 writes): the model to `out/final` (LoRA: the adapter to `out/adapter`, merged in `final`)."
     final = out / 'final'
-    if is_main_process():
-        if profile.mode == 'lora':
-            trainer.model.save_pretrained(out / 'adapter')
+    if profile.mode == 'lora':
+        trainer.save_model(str(out / 'adapter'))
+        if is_main_process():
             trainer.model.merge_and_unload().save_pretrained(final)
-        else:
-            trainer.model.save_pretrained(final)
+    else:
+        trainer.save_model(str(final))
+    if is_main_process():
         tokenizer.save_pretrained(final)
     return final
 
@@ -279,13 +280,14 @@ def sft(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(profile.seed)
-    net, tok = load_model(model, world) if isinstance(model, str) else model
+    tok = load_tokenizer(model, world) if isinstance(model, str) else model[1]
     report = length_report(tok, pairs, profile.max_length)
     if is_main_process():  # under `accelerate launch` every process trains; rank 0 alone writes the run's files
         write_json(out / 'length_report.json', report)
     kept, kept_lengths = trained_pairs(pairs, report['lengths'], profile)
     check_reasoning_trained(tok, kept)  # before any step: no sample trains its answer without its reasoning
-    cfg = sft_config(profile, out, len(kept), max_steps, progress)
+    cfg = sft_config(profile, out, len(kept), max_steps, progress)  # first: under ZeRO-3 the model then loads sharded
+    net = load_model(model, world, profile.model_dtype)[0] if isinstance(model, str) else model[0]
     trainer = SFTTrainer(
         model=net, args=cfg, train_dataset=corpus_dataset(kept, tok), processing_class=tok, peft_config=lora_config(profile)
     )
@@ -355,11 +357,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 # %% ../nbs/22_sft.ipynb #4ff3c14f
-def launch_config(processes: int) -> str:
-    "The shipped accelerate config for `processes` data-parallel processes here: ZeRO-3 with CUDA, else gloo DDP on CPU."
+def launch_config(
+    processes: int,  # data-parallel processes
+    offload_optimizer: bool = False,  # ZeRO-3 with the optimizer states in host memory
+) -> str:
+    "The shipped accelerate config for `processes` data-parallel processes here: ZeRO-3 with CUDA (optimizer offloaded or not), else gloo DDP on CPU."
     import torch
 
-    return 'accelerate_zero3_8gpu.yaml' if torch.cuda.is_available() else 'accelerate_ddp_cpu.yaml'
+    if not torch.cuda.is_available():
+        return 'accelerate_ddp_cpu.yaml'
+    return 'accelerate_zero3_offload_8gpu.yaml' if offload_optimizer else 'accelerate_zero3_8gpu.yaml'
 
 # %% ../nbs/22_sft.ipynb #37a91794
 def launch_sft(
@@ -384,7 +391,7 @@ def launch_sft(
          'progress': progress},
     )
     program = [sys.executable, '-m', 'accelerate.commands.launch']
-    command = _launch_prefix(launch_config(profile.processes), program, profile.processes, _free_port())
+    command = _launch_prefix(launch_config(profile.processes, profile.offload_optimizer), program, profile.processes, _free_port())
     command += ['-m', 'ded_nb.cli', 'sft-job', str(job)]
     log, scratch = out / 'launch.log', out / 'launch-tmp'  # the launcher's own files (torchelastic's), not in /tmp
     scratch.mkdir(exist_ok=True)
@@ -439,7 +446,7 @@ def sft_run_parts(
     max_steps: int | None = None,  # optimizer steps (None: the profile's epochs)
 ) -> dict:
     "What decides this SFT run (`ded_nb.sftcache.training_key`), with the launch config its processes would use."
-    config = launch_config(profile.processes) if profile.processes > 1 else None
+    config = launch_config(profile.processes, profile.offload_optimizer) if profile.processes > 1 else None
     return training_key(model, pairs, profile, max_steps, world, config)
 
 # %% ../nbs/22_sft.ipynb #a42b823f

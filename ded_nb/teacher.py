@@ -10,8 +10,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 from .core import Problem, progress_line, provenance, read_json, stage_file, write_json
-from .generate import is_file_teacher, prompt_text
-from .models import load_model, teacher_forced_stats
+from .generate import prompt_text, release_engines, why_not_teacher_forced
+from .models import load_for_measuring, load_model, teacher_forced_stats
 from .recipe import greedy_params, stage_hypotheses
 from .curate import as_pairs, load_trajectories, sample_trajectories, save_trajectories
 from .data import eval_suites, recipe_problems
@@ -73,10 +73,11 @@ def corpus_token_stats(
     tokenizer,  # its tokenizer
     pairs: list[tuple[str, str]],  # (question, response) pairs
     max_len: int,  # tokens per conversation (the SFT context); longer ones are counted
-    batch_size: int = 16,  # pairs per forward pass
+    batch_size: int = 16,  # pairs per forward pass (at most)
+    batch_tokens: int | None = None,  # tokens per pass, at most (`ded_nb.models.token_batches`)
 ) -> dict:
     "Mean token entropy (bits, full distribution) and surprisal (bits/token, perplexity) of `pairs` under `model`."
-    per = teacher_forced_stats(model, tokenizer, pairs, max_len, batch_size)
+    per = teacher_forced_stats(model, tokenizer, pairs, max_len, batch_size, batch_tokens=batch_tokens)
     return {'entropy': _entropy_summary(per), 'surprisal': _surprisal_summary(per)}
 
 # %% ../nbs/13_teacher.ipynb #c9aa9aa6
@@ -119,9 +120,10 @@ def hidden_states(
             padding=True,
             add_special_tokens=False,
         )
+        enc = enc.to(model.get_input_embeddings().weight.device)
         with torch.no_grad():
-            h = model(**enc, output_hidden_states=True).hidden_states[layer].float()
-        mask = enc['attention_mask'].unsqueeze(-1).float()
+            h = model(**enc, output_hidden_states=True).hidden_states[layer].float().cpu()
+        mask = enc['attention_mask'].unsqueeze(-1).float().cpu()
         if pooling == 'mean':
             v = (h * mask).sum(1) / mask.sum(1)
         elif pooling == 'last':
@@ -189,18 +191,22 @@ def teacher_diagnostics(
     S, max_len = recipe.teacher_study, recipe.sft.max_length
     student_net, student_tok = student
     pairs = as_pairs(trajs)
-    after_net, after_tok = load_model(final_model)
-    under_student = corpus_token_stats(student_net, student_tok, pairs, max_len)  # entropy and surprisal, one pass
+    release_engines()  # the GPUs to the measuring models
+    after_net, after_tok = load_for_measuring(final_model)
+    tokens = S.diagnostics_batch_tokens
+    under_student = corpus_token_stats(student_net, student_tok, pairs, max_len, batch_tokens=tokens)  # one pass, both
     ent_student = under_student['entropy']
-    ent_teacher = None  # a file teacher has no weights: its entropy is not measured, and says so
-    if not is_file_teacher(teacher):
-        ent_teacher = corpus_token_stats(*load_model(teacher, world), pairs, max_len)['entropy']
+    ent_teacher = None  # a teacher that cannot be teacher-forced: its entropy is not measured, and says why
+    not_forced = why_not_teacher_forced(teacher, world)
+    if not_forced is None:
+        ent_teacher = corpus_token_stats(*load_for_measuring(teacher, world), pairs, max_len, batch_tokens=tokens)['entropy']
     after = hidden_states(after_net, after_tok, pca_prompts, S.pca_layer, S.pca_pooling)
     keep = ('kind', 'mean_bits', 'tokens', 'sequences_cut')
     return {
         'length': length_stats([t.n_tokens for t in trajs]),
         'entropy_under_student': {k: ent_student[k] for k in keep},
         'entropy_under_teacher': {k: ent_teacher[k] for k in keep} if ent_teacher else None,
+        'entropy_under_teacher_not_measured': not_forced,  # why, where it is None
         'entropy_values_under_teacher': ent_teacher['values'] if ent_teacher else None,
         'entropy_values_under_student': ent_student['values'],  # Fig. 3 draws these where a teacher has no weights
         'student_surprisal': under_student['surprisal'],
@@ -244,7 +250,7 @@ def smoke_corpora(
             student_tok,
             world,
             cache,
-            **recipe.run_options(),
+            **recipe.run_options(teacher),
             progress=progress,
             desc=f'{_teacher_name(teacher)} seed {seed}',
         )
@@ -426,11 +432,11 @@ def _sample_teachers(
     for name, teacher in names.items():
         progress_line(f'teacher {name}: sampling {len(recipe.seeds)} smoke-test corpora, greedy accuracy on {main}')
         corpora[name] = smoke_corpora(recipe, teacher, questions, out, tokenizer, world, cache, progress)
-        backend = as_backend(teacher, world, recipe.backend)
+        backend = as_backend(teacher, world, recipe.backend, recipe.engine_for(teacher))
         # a file teacher records its file, digest and what its markup adapter did; a model, its name
         sources[name] = {'model': teacher, **backend.describe()}
         ev = evaluate_model(backend, {main: suites[main]}, greedy_params(recipe.evaluation.sampling), out / name / 'greedy', world, cache,
-                            **recipe.run_options(), progress=progress, n_per_suite=recipe.evaluation.n_per_suite)
+                            **recipe.run_options(teacher), progress=progress, n_per_suite=recipe.evaluation.n_per_suite)
         greedy[name] = ev['suites'][main]['accuracy']
     return corpora, greedy, sources
 
@@ -458,8 +464,8 @@ def teacher_study(
     S, main = recipe.teacher_study, recipe.evaluation.main_suite
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    student = load_model(recipe.student, world)
-    options = recipe.run_options()
+    student = load_for_measuring(recipe.student, world)  # hidden states and teacher-forced statistics: on the GPUs
+    options = recipe.run_options(recipe.student)  # the base and every smoke-test student
     per_suite = recipe.evaluation.n_per_suite
     base = evaluate_model(recipe.student, suites, recipe.evaluation.sampling, out / 'base', world, cache, **options,
                           progress=progress, n_per_suite=per_suite)

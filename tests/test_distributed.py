@@ -146,7 +146,8 @@ def test_the_cpu_config_is_the_paper_config_but_processes_and_backend():
     paper = yaml.safe_load(package_file('configs', 'accelerate_zero3_8gpu.yaml').read_text())
     cpu = yaml.safe_load(package_file('configs', 'accelerate_ddp_cpu.yaml').read_text())
     differ = {k for k in paper.keys() | cpu.keys() if paper.get(k) != cpu.get(k)}
-    assert differ == {'distributed_type', 'deepspeed_config', 'num_processes'}
+    assert differ == {'distributed_type', 'deepspeed_config', 'num_processes', 'mixed_precision'}
+    assert paper['mixed_precision'] == 'bf16' and 'mixed_precision' not in cpu  # ZeRO-3's bf16 as DeepSpeed's; CPU: the profile's
     assert (cpu['num_processes'], cpu['distributed_type']) == (2, 'MULTI_GPU')  # torchrun's launcher; gloo on CPU
     assert launch_config(2) == 'accelerate_ddp_cpu.yaml'  # no CUDA here
     command = _launch_prefix('accelerate_ddp_cpu.yaml', ['accelerate', 'launch'], 2, 29511)
@@ -170,3 +171,66 @@ def test_ded_distill_under_accelerate_launch(world, corpus, tmp_path):
     assert len(summaries) == 1 and summaries[0]['steps'] == 2  # 16 samples / 8 per step, one summary
     metrics = json.loads((tmp_path / 'run' / 'metrics.json').read_text())
     assert metrics['processes'] == 2 and json.loads((tmp_path / 'run' / 'done.json').read_text())['summary']
+
+
+PROBE = '''
+import json, os, sys
+import transformers
+import ded_nb.sft as S
+
+events = open(sys.argv[2], 'a')
+def note(event, **kw):
+    events.write(json.dumps({'rank': int(os.environ.get('RANK', 0)), 'event': event, **kw}) + '\\n')
+    events.flush()
+config, load, save = S.sft_config, S.load_model, transformers.Trainer.save_model
+def sft_config(*a, **k):
+    out = config(*a, **k)
+    note('config')
+    return out
+def load_model(name, world=None, dtype='float32'):
+    note('load', dtype=dtype)
+    return load(name, world, dtype)
+def save_model(self, output_dir=None, *a, **k):
+    note('save', to=os.path.basename(str(output_dir)))
+    return save(self, output_dir, *a, **k)
+S.sft_config, S.load_model, transformers.Trainer.save_model = sft_config, load_model, save_model
+S.sft_job(sys.argv[1])
+'''
+
+
+def test_every_rank_saves_and_the_student_loads_after_the_training_config_in_the_profiles_dtype(world, corpus, tmp_path):
+    """What ZeRO-3 needs, seen under two gloo processes: the training config exists before the student loads (so
+    DeepSpeed can shard it as it loads), the student loads in the profile's `model_dtype`, and every rank takes part in
+    saving the final model (a sharded model is gathered from all ranks; one rank alone writes empty tensors)."""
+    from dataclasses import asdict
+    from ded_nb.core import write_json, write_jsonl
+    from ded_nb.models import resolve_model
+
+    write_jsonl(tmp_path / 'sft_corpus.jsonl', [{'question': q, 'response': r} for q, r in corpus])
+    prof = profile(processes=2, model_dtype='bfloat16', bf16=True)
+    job = write_json(tmp_path / 'sft_job.json', {'model': str(resolve_model('tiny:student', world)[0]),
+                     'corpus': 'sft_corpus.jsonl', 'profile': asdict(prof), 'max_steps': 2, 'progress': False})
+    (tmp_path / 'probe.py').write_text(PROBE)
+    launch = _launch_prefix('accelerate_ddp_cpu.yaml', [sys.executable, '-m', 'accelerate.commands.launch'], 2, None)
+    command = launch + ['--main_process_port', '0', str(tmp_path / 'probe.py'), str(job), str(tmp_path / 'events.jsonl')]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(l) for l in (tmp_path / 'events.jsonl').read_text().splitlines()]
+    for rank in (0, 1):
+        mine = [e for e in events if e['rank'] == rank]
+        assert [e['event'] for e in mine[:2]] == ['config', 'load'] and {e['event'] for e in mine[2:]} == {'save'}, events
+        assert mine[-1]['to'] == 'final', events  # every rank saves the final model (checkpoints are saved by all too)
+    assert {e['dtype'] for e in events if e['event'] == 'load'} == {'bfloat16'}
+    assert (tmp_path / 'final' / 'model.safetensors').stat().st_size > 0
+
+
+def test_the_offload_config_is_the_zero3_config_with_the_optimizer_in_host_memory():
+    "The two ZeRO-3 launches differ in the optimizer's place alone (`sft.offload_optimizer` picks one)."
+    zero3 = json.loads(package_file('configs', 'zero3.json').read_text())
+    offload = json.loads(package_file('configs', 'zero3_offload.json').read_text())
+    assert offload['zero_optimization'].pop('offload_optimizer') == {'device': 'cpu', 'pin_memory': True}
+    assert offload == zero3
+    a, b = (yaml.safe_load(package_file('configs', f).read_text())
+            for f in ('accelerate_zero3_8gpu.yaml', 'accelerate_zero3_offload_8gpu.yaml'))
+    assert b['deepspeed_config'].pop('deepspeed_config_file').endswith('zero3_offload.json')
+    assert a['deepspeed_config'].pop('deepspeed_config_file').endswith('zero3.json') and a == b

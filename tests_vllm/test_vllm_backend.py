@@ -69,3 +69,35 @@ def test_the_end_of_sequence_token_never_reaches_the_stored_text(world):
                     progress=False)
     stopped = [c for cs in done for c in cs if c.finish_reason == 'stop']
     assert stopped and not any(c.text.endswith(tuple(eos)) for c in stopped)
+
+
+def _engine_processes() -> list:
+    "This process's live descendants that an engine starts (its core and workers; not multiprocessing's resource tracker)."
+    import psutil
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE and 'resource_tracker' not in ' '.join(p.cmdline())]
+
+
+def test_one_engine_alive_and_release_returns_its_processes(world):
+    """Starting a second model's engine shuts the first down (never two alive); `release_engines` ends the last one's
+    processes, as a stage does before an SFT launch."""
+    import time
+    from ded_nb.generate import release_engines
+
+    release_engines()  # an engine an earlier test left alive (its backend still registered) goes first
+    before = len(_engine_processes())
+    qs, params = [p.question for p in world.problems['chain']['test'][:4]], SamplingParams(max_new_tokens=16)
+    make = lambda name: make_backend('vllm', f'tiny:{name}', world, dtype='float32', max_model_len=1024, enforce_eager=True)
+    first, second = make('teacher-verbose'), make('student')
+    generate(first, qs, params, progress=False)
+    running = len(_engine_processes())
+    generate(second, qs, params, progress=False)
+    assert first.llm is None and second.llm is not None and len(_engine_processes()) <= running
+    release_engines()
+    deadline = time.time() + 30
+    while len(_engine_processes()) > before and time.time() < deadline:
+        time.sleep(0.5)
+    assert second.llm is None and len(_engine_processes()) == before < running, [p.cmdline() for p in _engine_processes()]
+    generate(first, qs, params, progress=False)  # a released backend starts again when asked
+    assert first.llm is not None
+    release_engines()

@@ -26,3 +26,21 @@ def test_tensor_parallel_2_gives_the_tp1_greedy_outputs(monkeypatch):
     same = sum(a == b for a, b in zip(outputs[1], outputs[2]))
     print(f'\nTP=2 vs TP=1: {same}/{len(questions)} prompts identical token for token')
     assert same == len(questions)
+
+
+def test_the_recipes_tensor_parallel_size_reaches_the_engine_a_stage_starts(monkeypatch):
+    """A recipe's `engine` settings are what a stage's engine starts with (`Recipe.run_options` -> `as_backend`): TP=2
+    from the profile, and with no `max_model_len` a context of the longest prompt asked + `max_new_tokens`."""
+    from ded_nb.evaluate import as_backend
+    from ded_nb.recipe import apply_overrides, load_recipe
+
+    monkeypatch.delenv('VLLM_CPU_OMP_THREADS_BIND', raising=False)
+    world = build_tiny_world(default_zoo(), progress=False)
+    recipe = apply_overrides(load_recipe('tiny'), ['backend=vllm', 'engine.tensor_parallel_size=2'])
+    model, params = 'tiny:teacher-verbose', SamplingParams(max_new_tokens=16)
+    options = recipe.run_options(model)
+    backend = as_backend(model, world, options['backend'], options['engine'])
+    questions = [p.question for p in world.problems['chain']['test'][:4]]
+    generate(backend, questions, params, progress=False)
+    assert backend.llm.llm_engine.vllm_config.parallel_config.tensor_parallel_size == 2
+    assert backend.context == backend.need(questions, params) < 1024
