@@ -5,7 +5,7 @@
 # %% ../nbs/09_generate.ipynb #cf9e85fe
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch, transformers, vllm (one backend each)
-import hashlib, json, os, random, sqlite3, threading, time
+import hashlib, json, os, random, signal, sqlite3, threading, time, traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,9 +24,9 @@ from .models import load_model, load_tokenizer, resolve_model, think_prefill
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text',
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
            'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
-           'release_engines', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher', 'why_not_teacher_forced',
-           'file_teacher_options', 'file_teacher_path', 'check_recipe_teachers', 'FileBackend', 'make_backend',
-           'engine_options', 'generate_file']
+           'release_engines', 'replica_envs', 'environ', 'VLLMReplicas', 'OpenAIBackend', 'adapt_markup',
+           'is_file_teacher', 'why_not_teacher_forced', 'file_teacher_options', 'file_teacher_path',
+           'check_recipe_teachers', 'FileBackend', 'make_backend', 'engine_options', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -470,13 +470,6 @@ def _completion(self: VLLMBackend, c, params: SamplingParams) -> Completion:
     finish = 'length' if c.finish_reason == 'length' else 'stop'
     return Completion(text, ids, len(ids), finish, lp, 'sampled_token' if lp is not None else None)
 
-# %% ../nbs/09_generate.ipynb #45ce5240
-@patch
-def generate_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
-    "One completion per prompt, each with its own seed."
-    done = dict(self.stream_rows(prompts, params, seeds))
-    return [done[i] for i in range(len(prompts))]
-
 # %% ../nbs/09_generate.ipynb #15c8d5b0
 @patch
 def stream_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds: list[int]):
@@ -496,6 +489,175 @@ def stream_rows(self: VLLMBackend, prompts: list, params: SamplingParams, seeds:
     finally:  # a caller that stops early (an error, a kill) leaves no request running in the engine
         if pending and self.llm is not None:
             engine.abort_request(list(pending))
+
+# %% ../nbs/09_generate.ipynb #305b0205
+def replica_envs(
+    data_parallel_size: int,  # engines side by side
+    tensor_parallel_size: int,  # GPUs (CPU workers) each engine spans
+    gpus: list[str] | None = None,  # the GPUs to share out (None: those visible, if any)
+    cores: list[int] | None = None,  # with no GPU, the cores to share out (None: those this process may run on)
+) -> list[dict]:
+    "Each replica's environment: its own `tensor_parallel_size` GPUs (`CUDA_VISIBLE_DEVICES`), or with no GPU its own cores."
+    if gpus is None and cores is None:
+        import torch
+
+        if torch.cuda.is_available():
+            visible = os.environ.get('CUDA_VISIBLE_DEVICES')
+            gpus = visible.split(',') if visible else [str(g) for g in range(torch.cuda.device_count())]
+    dp, tp = data_parallel_size, tensor_parallel_size
+    if gpus is not None:
+        if dp * tp > len(gpus):
+            raise ValueError(f'data_parallel_size {dp} x tensor_parallel_size {tp} needs {dp * tp} GPUs; visible: {gpus}')
+        return [{'CUDA_VISIBLE_DEVICES': ','.join(gpus[k * tp : (k + 1) * tp])} for k in range(dp)]
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else sorted(cores)
+    per = len(cores) // dp
+    if per < tp:
+        raise ValueError(f'data_parallel_size {dp} x tensor_parallel_size {tp} needs {dp * tp} cores; there are {len(cores)}')
+    return [{'VLLM_CPU_OMP_THREADS_BIND': cpu_tp_binding(tp, cores[k * per : (k + 1) * per])} for k in range(dp)]
+
+# %% ../nbs/09_generate.ipynb #b5028109
+@contextmanager
+def environ(env: dict):
+    "Environment variables `env` set for the duration (a child process started inside inherits them), then restored."
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+# %% ../nbs/09_generate.ipynb #e48797a8
+def _replica_main(
+    model: str,  # the model's folder
+    options: dict,  # `VLLMBackend`'s settings
+    jobs,  # a queue of (call, rows, params) jobs, rows as (index, prompt, seed); None ends the replica
+    results,  # the queue finished rows go to, as (call, kind, index, payload)
+    parent: int,  # the process that started this one: the replica ends when it is gone
+):
+    "One data-parallel engine's process: it serves each job of rows from `jobs` and puts each finished row on `results`."
+    import queue
+
+    os.setpgrp()  # its own process group: the engine's processes go with it when it is ended by force (`release`)
+    backend = VLLMBackend(model, **options)
+    while os.getppid() == parent:
+        try:
+            job = jobs.get(timeout=5)
+        except queue.Empty:
+            continue
+        if job is None:
+            break
+        call, rows, params = job
+        try:
+            finished = backend.stream_rows([p for _, p, _ in rows], params, [s for _, _, s in rows]) if rows else []
+            for j, c in finished:
+                results.put((call, 'row', rows[j][0], asdict(c)))
+        except Exception:
+            results.put((call, 'error', None, traceback.format_exc()))
+        results.put((call, 'done', None, None))
+    backend.release()
+
+# %% ../nbs/09_generate.ipynb #d64aa0b3
+class VLLMReplicas(Backend):
+    "`data_parallel_size` vLLM engines side by side, each in its own process on its own devices; a call's rows dealt out between them."
+
+    name = 'vllm'
+
+    def __init__(
+        self,
+        model,
+        world=None,
+        data_parallel_size: int = 2,  # engines side by side
+        **options,  # each engine's `VLLMBackend` settings (`tensor_parallel_size`, `max_model_len`, ...)
+    ):
+        self.local = VLLMBackend(model, world, **options)  # the tokenizer and fingerprint; its own engine never starts
+        self.tokenizer, self.fingerprint, self.eos_ids = self.local.tokenizer, self.local.fingerprint, self.local.eos_ids
+        self.options, self.data_parallel_size = options, data_parallel_size
+        self.workers, self.results, self.calls = [], None, 0  # the replicas' (process, job queue) pairs, once started
+
+    def prompt_text(self, prompt) -> str:
+        return self.local.prompt_text(prompt)
+
+# %% ../nbs/09_generate.ipynb #e564db2b
+@patch
+def start(self: VLLMReplicas):
+    "The replicas' processes, each with its own devices (`replica_envs`); each starts its engine at its first rows."
+    import multiprocessing
+
+    if self.workers:
+        return
+    release_engines()  # another model's engine: never two alive
+    ctx = multiprocessing.get_context('spawn')
+    self.results = ctx.Queue()
+    for k, env in enumerate(replica_envs(self.data_parallel_size, self.options.get('tensor_parallel_size', 1))):
+        jobs = ctx.Queue()
+        process = ctx.Process(target=_replica_main, name=f'vllm-replica-{k}',
+                              args=(self.local.where, self.options, jobs, self.results, os.getpid()))
+        with environ(env):
+            process.start()
+        self.workers.append((process, jobs))
+    _LIVE_ENGINE.append(self)
+
+# %% ../nbs/09_generate.ipynb #0205da98
+@patch
+def release(self: VLLMReplicas, timeout: float = 120):
+    "Stop every replica: each shuts its engine down and ends; one still running after `timeout` s is ended with its engine."
+    if not self.workers:
+        return
+    workers, self.workers = self.workers, []
+    if self in _LIVE_ENGINE:
+        _LIVE_ENGINE.remove(self)
+    for _, jobs in workers:
+        jobs.put(None)
+    deadline = time.time() + timeout
+    for process, _ in workers:
+        process.join(max(0, deadline - time.time()))
+        if process.is_alive():
+            os.killpg(process.pid, signal.SIGKILL)  # the replica and its engine's processes
+            process.join(10)
+
+# %% ../nbs/09_generate.ipynb #e70c98bc
+@patch
+def stream_rows(self: VLLMReplicas, prompts: list, params: SamplingParams, seeds: list[int]):
+    "Row i to replica i mod N, every replica's rows submitted at once; yields (index, `Completion`) as each finishes on any."
+    import queue
+
+    self.start()
+    self.calls += 1
+    n, waiting, complete = len(self.workers), len(self.workers), False
+    for k, (_, jobs) in enumerate(self.workers):
+        jobs.put((self.calls, [(i, prompts[i], seeds[i]) for i in range(k, len(prompts), n)], params))
+    try:
+        while waiting:
+            try:
+                call, kind, index, payload = self.results.get(timeout=5)
+            except queue.Empty:
+                ended = [p for p, _ in self.workers if not p.is_alive()]
+                if ended:
+                    raise RuntimeError(f'vLLM replica {ended[0].name} ended (exit code {ended[0].exitcode}) with rows unfinished')
+                continue
+            if call != self.calls:
+                continue
+            if kind == 'error':
+                raise RuntimeError(f'a vLLM replica failed:\n{payload}')
+            if kind == 'done':
+                waiting -= 1
+            else:
+                yield index, Completion(**payload)
+        complete = True
+    finally:  # a caller that stops early, or a replica that failed: no replica is left running rows
+        if not complete:
+            self.release(timeout=0)
+
+# %% ../nbs/09_generate.ipynb #45ce5240
+@patch
+def generate_rows(self: VLLMBackend | VLLMReplicas, prompts: list, params: SamplingParams, seeds: list[int], sample_idxs=None) -> list[Completion]:
+    "One completion per prompt, each with its own seed."
+    done = dict(self.stream_rows(prompts, params, seeds))
+    return [done[i] for i in range(len(prompts))]
 
 # %% ../nbs/09_generate.ipynb #2666bfcb
 class OpenAIBackend(Backend):
@@ -778,8 +940,9 @@ def make_backend(kind: str, model: str, world=None, **kwargs):
         return FileBackend(model, kwargs.get('data_dir'))
     if kind == 'hf':
         return HFBackend(model, world, **kwargs)
-    if kind == 'vllm':
-        return VLLMBackend(model, world, **kwargs)
+    if kind == 'vllm':  # `data_parallel_size` above 1: engines side by side (`VLLMReplicas`)
+        replicas = kwargs.pop('data_parallel_size', 1)
+        return VLLMReplicas(model, world, replicas, **kwargs) if replicas > 1 else VLLMBackend(model, world, **kwargs)
     if kind == 'openai':
         return OpenAIBackend(kwargs.pop('base_url'), model, **kwargs)
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")
@@ -791,15 +954,14 @@ def engine_options(
     engine,  # the model's `ded_nb.recipe.Engine` (`Recipe.engine_for`)
 ) -> dict:
     "The keyword arguments `make_backend(kind, ...)` takes from a model's engine settings; a setting the backend cannot honour is an error."
-    if engine.data_parallel_size > 1:
-        raise ValueError(f'data_parallel_size={engine.data_parallel_size}: engines side by side are not built yet; use 1')
     if kind == 'vllm':
-        return {'tensor_parallel_size': engine.tensor_parallel_size, 'dtype': engine.dtype,
+        return {'tensor_parallel_size': engine.tensor_parallel_size, 'data_parallel_size': engine.data_parallel_size,
+                'dtype': engine.dtype,
                 'max_model_len': engine.max_model_len, 'gpu_memory_utilization': engine.gpu_memory_utilization,
                 'trust_remote_code': engine.trust_remote_code, 'enforce_eager': engine.enforce_eager,
                 'sampling': engine.sampling}
-    if engine.tensor_parallel_size > 1 or engine.sampling:
-        raise ValueError(f'the {kind} backend takes no tensor_parallel_size or sampling fields: {engine}')
+    if engine.tensor_parallel_size > 1 or engine.data_parallel_size > 1 or engine.sampling:
+        raise ValueError(f'the {kind} backend takes no tensor_parallel_size, data_parallel_size or sampling fields: {engine}')
     return {'dtype': engine.dtype} if kind == 'hf' and engine.dtype != 'auto' else {}
 
 # %% ../nbs/09_generate.ipynb #6e2040a2

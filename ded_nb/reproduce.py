@@ -11,20 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from papermill.translators import PythonTranslator, papermill_translators
 from . import __version__
-from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, say, write_json
+from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, read_jsonl, say, write_json
 from .core import results_digest
 from .recipe import PROFILES, load_recipe, parse_problem_spec, recipe_to_dict
-from .data import recipe_problems
+from .data import find_data_dir, recipe_problems, spec_options
 from .distill import planned_arms
 from .evaluate import check_recipe_sources
-from .sft import sft_launch_command
+from .sft import launch_config, sft_launch_command
 from .sftcache import RETRAIN_ENV
 from .world import ZOOS, get_world, world_hash
 
 # %% auto #0
 __all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'plan', 'sft_compute_estimate',
-           'plan_estimate', 'plan_estimate_text', 'StageError', 'notebook_parameters', 'StageParameters',
-           'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'reproduce']
+           'lcb_window_estimate', 'plan_estimate', 'plan_estimate_text', 'StageError', 'notebook_parameters',
+           'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -186,23 +186,46 @@ def sft_compute_estimate(
     }
     return {
         'flops': flops,
-        'gpu_hours': round(gpu_hours, 1),
-        'gpu_hours_exact': gpu_hours,
-        'hours_on_8_gpus': round(gpu_hours / 8, 1),
+        'gpu_hours': gpu_hours,
+        'hours_on_8_gpus': gpu_hours / 8,
         'paper_hours_on_8xH800_per_1000': 9,
         'assumptions': assumptions,
     }
 
+# %% ../nbs/16_reproduce.ipynb #a9769d07
+def lcb_window_estimate(
+    spec: str,  # an `lcb?start_date=...&end_date=...&difficulty=...` suite
+    data_dir=None,  # local data with `livecodebench/lcb_v5_problems.norm.jsonl`
+    months: int = 6,  # the last full months of the local copy the rate is read from
+) -> int | None:
+    "Problems a LiveCodeBench window the local copy does not cover would hold: the local copy's rate of its last `months` full months, and its share of the difficulty."
+    from datetime import date
+
+    name, options = spec_options(spec)
+    where = find_data_dir(data_dir)
+    path = where / 'livecodebench' / 'lcb_v5_problems.norm.jsonl' if where else None
+    if name != 'lcb' or path is None or not path.exists() or 'start_date' not in options or 'end_date' not in options:
+        return None
+    rows = list(read_jsonl(path))
+    by_month = sorted({r['contest_date'][:7] for r in rows})[:-1][-months:]  # the last month may be partial
+    recent = [r for r in rows if r['contest_date'][:7] in by_month]
+    share = sum(r['difficulty'] == options['difficulty'] for r in recent) / len(recent) if 'difficulty' in options else 1.0
+    start, end = (date.fromisoformat(options[k]) for k in ('start_date', 'end_date'))
+    span = ((end - start).days + 1) / 30.44  # months
+    return round(len(recent) / len(by_month) * span * share)
+
 # %% ../nbs/16_reproduce.ipynb #9603badb
 def _suite_size(recipe, spec: str, data_dir=None, default: int = 1000) -> tuple[int, bool]:
-    "(problems in `spec`, counted): read from local data, else (a hub set, or data not here) the slice's length or `default`."
+    "(problems in `spec`, counted): read from local data, else (a hub set, or data not here) the slice's length, a LiveCodeBench window's `lcb_window_estimate`, or `default`."
     part = parse_problem_spec(spec)[1]
     if not spec.startswith('hub:'):  # a dry run asks no hub
         try:
             return len(recipe_problems(recipe, spec, data_dir)), True
         except (OSError, ValueError):  # the data is not on this machine: the size is assumed, and says so
             pass
-    return (part.stop - (part.start or 0), False) if part.stop is not None else (default, False)
+    if part.stop is not None:
+        return part.stop - (part.start or 0), False
+    return lcb_window_estimate(spec, data_dir) or default, False
 
 # %% ../nbs/16_reproduce.ipynb #e8629c81
 def plan_estimate(
@@ -211,6 +234,7 @@ def plan_estimate(
     mean_tokens: int = 12000,  # mean generated tokens per sample, and tokens per SFT sample (assumed)
     tokens_per_s_per_gpu: float = 1500.0,  # vLLM decode throughput per GPU at large batch, 32B-class model (assumed)
     arm_samples: int = 900,  # samples of a curated arm (assumed: the paper's arms hold ~800-965)
+    sft_gpu_hours_per_1000: float = 72.0,  # SFT GPU-hours per 1,000 samples (the paper's measured ~9 h on 8xH800)
 ) -> dict:
     "GPU-hours of a recipe's whole plan: every generation of every stage and every SFT run, with the assumptions."
     E, S, C, P = recipe.evaluation, recipe.teacher_study, recipe.curation, recipe.preconditions
@@ -243,7 +267,8 @@ def plan_estimate(
             recipe.benchmarking.sampling.n),
     }
     gen_hours = {k: v * mean_tokens / tokens_per_s_per_gpu / 3600 for k, v in generations.items()}
-    per_sample = sft_compute_estimate(samples=1, mean_tokens=mean_tokens, epochs=recipe.sft.epochs)['gpu_hours_exact']
+    per_sample = sft_gpu_hours_per_1000 / 1000
+    flops_per_sample = sft_compute_estimate(samples=1, mean_tokens=mean_tokens, epochs=recipe.sft.epochs)['gpu_hours']
     sft_runs = {
         'teacher study: one per teacher and seed': (teachers * seeds, n(S.questions)),
         'distillation: one per arm and seed': (sum(len(a.seeds) for a in trained), arm_samples),
@@ -257,10 +282,11 @@ def plan_estimate(
         'sft_gpu_hours': {k: round(v, 1) for k, v in sft_hours.items()},
         'total_gpu_hours': round(total, 1),
         'hours_on_8_gpus': round(total / 8, 1),
-        'paper_sft_gpu_hours_per_1000_samples': 72,  # ~9 h per 1,000 samples on 8xH800
-        'suites_assumed': sorted(s for s, ok in counted.items() if not ok),
+        'sft_gpu_hours_per_1000_by_flops': round(1000 * flops_per_sample, 1),  # 6 x parameters x tokens at MFU 0.35
+        'suites_assumed': {s: sizes[s] for s, ok in sorted(counted.items()) if not ok},
         'assumptions': {'mean_tokens': mean_tokens, 'tokens_per_s_per_gpu': tokens_per_s_per_gpu,
-                        'arm_samples': arm_samples, 'suite_size_when_unread': 1000},
+                        'arm_samples': arm_samples, 'sft_gpu_hours_per_1000': sft_gpu_hours_per_1000,
+                        'suite_size_when_unread': 1000},
     }
 
 # %% ../nbs/16_reproduce.ipynb #df236089
@@ -270,12 +296,15 @@ def plan_estimate_text(est: dict) -> str:
     gen = '\n'.join(f'  {k}: {est["generations"][k]:,} samples, ~{h} GPU-hours' for k, h in est['generation_gpu_hours'].items())
     sft = '\n'.join(f'  {k}: {r["runs"]} runs of {r["samples_each"]:,} samples, ~{est["sft_gpu_hours"][k]} GPU-hours'
                      for k, r in est['sft_runs'].items())
-    assumed = f"; suites not read here, assumed {A['suite_size_when_unread']:,} problems: {est['suites_assumed']}" if est['suites_assumed'] else ''
+    sizes = ', '.join(f'{s} {n:,}' for s, n in est['suites_assumed'].items())
+    assumed = (f"\nsuites not read here, sizes assumed (a slice's length; a LiveCodeBench window at the local copy's monthly rate; "
+               f"else {A['suite_size_when_unread']:,}): {sizes}") if sizes else ''
     return (f"whole-plan estimate: ~{est['total_gpu_hours']:,} GPU-hours (~{est['hours_on_8_gpus']:,} h on 8 GPUs)\n"
             f"generation ({A['mean_tokens']:,} tokens a sample at {A['tokens_per_s_per_gpu']:,.0f} tokens/s per GPU, assumed):\n{gen}\n"
-            f"SFT (6 x parameters x tokens at MFU 0.35 on H800s; {A['mean_tokens']:,} tokens a sample, "
+            f"SFT at {A['sft_gpu_hours_per_1000']:g} GPU-hours per 1,000 samples (the paper's ~9 h per 1,000 on 8xH800; "
             f"{A['arm_samples']:,} samples an arm, assumed):\n{sft}\n"
-            f"the paper: ~9 h per 1,000 samples of SFT on 8xH800 ({est['paper_sft_gpu_hours_per_1000_samples']} GPU-hours){assumed}")
+            f"cross-check: 6 x parameters x tokens ({A['mean_tokens']:,} a sample) at MFU 0.35 on H800s gives "
+            f"{est['sft_gpu_hours_per_1000_by_flops']} GPU-hours per 1,000 samples{assumed}")
 
 # %% ../nbs/16_reproduce.ipynb #5131f444
 class StageError(RuntimeError):
@@ -552,7 +581,7 @@ def reproduce(
     if dry_run and recipe.name == 'paper':
         say(plan_estimate_text(plan_estimate(recipe)))
         corpus = Path(next(s['run_dir'] for s in steps if s['stage'] == 'curation')) / 'corpora' / '<ARM>.jsonl'
-        config = 'accelerate_zero3_offload_8gpu.yaml' if recipe.sft.offload_optimizer else 'accelerate_zero3_8gpu.yaml'
+        config = launch_config(8, recipe.sft.offload_optimizer, cuda=True)
         launch = sft_launch_command(profile, str(corpus), str(Path(steps[0]['run_dir']).parent / 'sft-<ARM>'), config)
         say('SFT of the student on 8 GPUs (DeepSpeed ZeRO-3), once per arm: ' + ' '.join(launch))
     return log

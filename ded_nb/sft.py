@@ -360,11 +360,12 @@ def _free_port() -> int:
 def launch_config(
     processes: int,  # data-parallel processes
     offload_optimizer: bool = False,  # ZeRO-3 with the optimizer states in host memory
+    cuda: bool | None = None,  # for a machine with CUDA (None: this one)
 ) -> str:
-    "The shipped accelerate config for `processes` data-parallel processes here: ZeRO-3 with CUDA (optimizer offloaded or not), else gloo DDP on CPU."
+    "The shipped accelerate config for `processes` data-parallel processes: ZeRO-3 with CUDA (optimizer offloaded or not), else gloo DDP on CPU."
     import torch
 
-    if not torch.cuda.is_available():
+    if not (torch.cuda.is_available() if cuda is None else cuda):
         return 'accelerate_ddp_cpu.yaml'
     return 'accelerate_zero3_offload_8gpu.yaml' if offload_optimizer else 'accelerate_zero3_8gpu.yaml'
 

@@ -44,3 +44,43 @@ def test_the_recipes_tensor_parallel_size_reaches_the_engine_a_stage_starts(monk
     generate(backend, questions, params, progress=False)
     assert backend.llm.llm_engine.vllm_config.parallel_config.tensor_parallel_size == 2
     assert backend.context == backend.need(questions, params) < 1024
+
+
+def _replica_processes():
+    "This process's live descendants that replicas start (the replicas and their engines' processes)."
+    import psutil
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE and 'resource_tracker' not in ' '.join(p.cmdline())]
+
+
+def test_the_recipes_data_parallel_size_runs_engines_side_by_side_and_changes_no_sample(monkeypatch):
+    """`engine.data_parallel_size=2` from the recipe: two engines, each in its own process on its own core, the rows
+    dealt out between them; every sampled row equals the one engine's (a row's seed is its own), and `release_engines`
+    ends both processes."""
+    import time
+    from ded_nb.evaluate import as_backend
+    from ded_nb.generate import VLLMReplicas, release_engines
+    from ded_nb.recipe import apply_overrides, load_recipe
+
+    monkeypatch.delenv('VLLM_CPU_OMP_THREADS_BIND', raising=False)
+    release_engines()
+    world = build_tiny_world(default_zoo(), progress=False)
+    questions = [p.question for p in world.problems['chain']['test'][:8]]
+    params = SamplingParams(n=2, temperature=0.9, max_new_tokens=48, seed=5)
+    model, outputs, before = 'tiny:teacher-noisy', {}, len(_replica_processes())
+    for dp in (2, 1):
+        recipe = apply_overrides(load_recipe('tiny'), ['backend=vllm', f'engine.data_parallel_size={dp}'])
+        options = recipe.run_options(model)
+        backend = as_backend(model, world, options['backend'], options['engine'])
+        outputs[dp] = [[c.token_ids for c in cs] for cs in generate(backend, questions, params, progress=False)]
+        if dp == 2:
+            assert isinstance(backend, VLLMReplicas) and len(backend.workers) == 2
+            assert all(p.is_alive() for p, _ in backend.workers)
+            running = len(_replica_processes())
+        release_engines()
+    deadline = time.time() + 60
+    while len(_replica_processes()) > before and time.time() < deadline:
+        time.sleep(0.5)
+    print(f'\nDP=2: {running - before} processes while running, {len(_replica_processes()) - before} after release')
+    assert running - before >= 2 and len(_replica_processes()) == before
+    assert outputs[2] == outputs[1]

@@ -23,17 +23,28 @@ def report(status: str, name: str, detail: str):
     print(f'{status}: {name}: {detail}', flush=True)
 
 
+CHECKS = []  # (name, packages it needs, function), in the order they run
+
+
 def check(name: str, needs: tuple):
-    "Run the decorated check unless a package it needs is missing; a failure is reported, not raised."
-    def wrap(fn):
+    "Register the decorated function as a check (`run_checks` runs them in order)."
+    def register(fn):
+        CHECKS.append((name, needs, fn))
+        return fn
+    return register
+
+
+def run_checks():
+    "Each registered check, unless a package it needs is missing; a failure is reported, not raised."
+    for name, needs, fn in CHECKS:
         missing = [p for p in needs if importlib.util.find_spec(p) is None]
         if missing:
-            return report('skipped', name, f'{missing[0]} missing')
+            report('skipped', name, f'{missing[0]} missing')
+            continue
         try:
             report('ok', name, fn())
         except Exception as e:  # a smoke test reports every check, whatever one of them raised
             report('FAILED', name, f'{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}')
-    return wrap
 
 
 def gib(n_bytes) -> str:
@@ -145,6 +156,7 @@ def main():
             raise AssertionError('no tokens generated')
         return f'{n}/16 prompts answered by the ZeRO-3-trained model under vLLM'
 
+    run_checks()
     print(f"gpu-smoke: {sum(r == 'ok' for r in RESULTS)} ok, {sum(r == 'FAILED' for r in RESULTS)} failed, "
           f"{sum(r == 'skipped' for r in RESULTS)} skipped")
     return 1 if 'FAILED' in RESULTS else 0
