@@ -257,6 +257,7 @@ def reproduce_command(args) -> list:
         reports=args.reports,
         out=args.out,
         retrain=args.retrain,
+        record=args.record,
     )
     return [{k: s[k] for k in ('stage', 'hash', 'status', 'why')} for s in log]
 
@@ -424,6 +425,8 @@ def _recipe_parsers(sub):
     rp.add_argument(
         '--dry-run', action='store_true', help='print the plan with the reason for each stage (paper: compute estimate)'
     )
+    rp.add_argument('--record', action='store_true',
+                    help="record the preconditions of a profile that enforces them and run on (the report says so first)")
     rp.add_argument('--only', nargs='*', default=None, help='run only these stages')
     rp.add_argument('--run-root', default=None)
     rp.add_argument('--reports', default=None)

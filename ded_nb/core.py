@@ -23,7 +23,7 @@ __all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV
            'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
            'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'whole_checkpoint',
            'stage_file', 'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes',
-           'changed_modules', 'file_lock', 'quiet', 'in_ipython', 'say', 'progress_line', 'derive_seed',
+           'changed_modules', 'file_lock', 'quiet', 'environ', 'in_ipython', 'say', 'progress_line', 'derive_seed',
            'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
@@ -502,6 +502,21 @@ def quiet():
     datasets.disable_progress_bars()
     datasets.utils.logging.set_verbosity_error()
     logging.getLogger('accelerate').setLevel(logging.ERROR)
+
+# %% ../nbs/00_core.ipynb #b5028109
+@contextmanager
+def environ(env: dict):
+    "Environment variables `env` set for the duration (a child process started inside inherits them), then restored."
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 # %% ../nbs/00_core.ipynb #pl000002
 PROGRESS_LOG_ENV = 'DED_PROGRESS_LOG'  # the file a stage's progress lines are appended to (set by the runner)

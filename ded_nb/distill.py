@@ -5,7 +5,7 @@
 # %% ../nbs/12_distill.ipynb #a776c071
 from __future__ import annotations
 # imported inside the functions that use them (seconds to import, or optional): torch
-import math, random, time
+import math, random, statistics, time
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -23,7 +23,8 @@ from .world import get_world, training_pairs
 
 # %% auto #0
 __all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'check_arm_sizes',
-           'distillation_arms', 'planned_arms', 'distillation_experiments', 'chosen_arm']
+           'distillation_arms', 'planned_arms', 'distillation_experiments', 'step_law', 'guard_experiments',
+           'chosen_arm']
 
 # %% ../nbs/12_distill.ipynb #0c3f6e4a
 def _result_stands(
@@ -261,6 +262,10 @@ def check_arm_sizes(
         raise StudyError(f'{", ".join(short)}: fewer samples than study.min_arm_samples = {S.min_arm_samples}, in '
                          f'{corpora}; an arm that small compares nothing (set study.may_be_empty for a domain that '
                          'may come out empty)')
+    allowed = [f'{arm} ({n})' for arm, n in sizes.items() if n < S.min_arm_samples and arm.split('/')[0] in S.may_be_empty]
+    if allowed:  # run, and said: their comparisons carry no verdict (`guard_experiments`)
+        progress_line(f'{", ".join(allowed)}: fewer samples than study.min_arm_samples = {S.min_arm_samples}, allowed by '
+                      'study.may_be_empty; their comparisons carry no verdict')
     return sizes
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0a
@@ -361,7 +366,8 @@ def distillation_experiments(
                           [f'math/{a}' for a in paper_arms], steps('math'), E.math_suites),
         'equal_steps': ("at the `full` arm's optimizer steps, the curated corpora beat training on every sample",
                         ['math/full'] + [f'{a}@steps' for a in curated],
-                        [(f'{a}@steps', 'math/full') for a in curated], E.math_suites),
+                        [(f'{a}@steps', 'math/full') for a in curated] + [(f'{a}@steps', f'{b}@steps') for a, b in
+                         dict.fromkeys((a, b) for a, b, _ in headlines) if a in curated and b in curated], E.math_suites),
         'random_same_size': ("a curated corpus beats as many of the teacher's samples drawn at random (same epochs)",
                              curated + [a.replace('math/', 'math/random@') for a in curated],
                              [(a, a.replace('math/', 'math/random@')) for a in curated], E.math_suites),
@@ -386,9 +392,52 @@ def distillation_experiments(
         pairs = [(a, b) for a, b in pairs if a in present and b in present]
         if pairs:
             out[name] = experiment(claim, present, pairs, list(suites), headlines)
+    for c in out.get('equal_steps', {}).get('comparisons', []):  # a headline's comparison at equal steps, beside it
+        hid = headlines.get((c['a'].removesuffix('@steps'), c['b'].removesuffix('@steps'), c['suite']))
+        if hid and c['b'].endswith('@steps'):
+            c['equal_steps_of'] = hid
     if corpus_tokens and 'table7' in out:  # Table 7 says how long each corpus is
         out['table7']['corpus_response_tokens'] = {a: corpus_tokens.get(f'math-{a}') for a in ('longest', 'shortest')}
     return out
+
+# %% ../nbs/12_distill.ipynb #fc56456f
+def step_law(
+    experiments: dict,  # the study's experiments (`experiment`): their arms' steps and scores
+    suite: str,  # the suite whose accuracy is fitted
+) -> dict | None:
+    "Accuracy on `suite` against optimizer steps over every trained arm (least squares): slope, intercept, R², arms; None under 3 arms or one step count."
+    points = {name: (a['steps'], a['scores'][suite]['mean']) for exp in experiments.values()
+              for name, a in exp['arms'].items() if a['steps'] > 0 and suite in a['scores']}
+    xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
+    if len(points) < 3 or len(set(xs)) < 2:
+        return None
+    slope, intercept = statistics.linear_regression(xs, ys)
+    mean = sum(ys) / len(ys)
+    total = sum((y - mean) ** 2 for y in ys)
+    residual = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+    return {'suite': suite, 'slope': slope, 'intercept': intercept, 'r2': 1 - residual / total if total else None,
+            'arms': len(points), 'steps': [min(xs), max(xs)]}
+
+# %% ../nbs/12_distill.ipynb #4e17c6fd
+def guard_experiments(
+    experiments: dict,  # the study's experiments, annotated in place
+    min_samples: int,  # `study.min_arm_samples`: a trained arm with fewer samples compares nothing
+) -> dict:
+    "Each comparison with its arms' `steps`, the `steps_only` difference and the arms `too_small`; each experiment with `steps_explained`. Returns the laws by suite."
+    suites = {c['suite'] for exp in experiments.values() for c in exp['comparisons']}
+    laws = {suite: step_law(experiments, suite) for suite in sorted(suites)}
+    for exp in experiments.values():
+        arms, explained = exp['arms'], {}
+        for c in exp['comparisons']:
+            law, (sa, sb) = laws[c['suite']], (arms[c['a']]['steps'], arms[c['b']]['steps'])
+            c['steps'] = [sa, sb]
+            c['steps_only'] = law['slope'] * (sa - sb) if law and sa > 0 and sb > 0 else None
+            c['too_small'] = [x for x in (c['a'], c['b']) if x != 'base' and arms[x]['samples'] < min_samples]
+            if c['steps_only'] is not None:
+                explained.setdefault(c['suite'], []).append((c['diff'], c['steps_only']))
+        exp['steps_explained'] = {suite: max(0.0, 1 - sum((d - p) ** 2 for d, p in dp) / sum(d * d for d, p in dp))
+                                  for suite, dp in explained.items() if sum(d * d for d, _ in dp) > 0}
+    return laws
 
 # %% ../nbs/12_distill.ipynb #ch000002
 def chosen_arm(recipe, runs: dict) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from .core import stage_file, write_json
 from .curate import corpus_lengths
 from .data import eval_suites
-from .distill import check_arm_sizes, chosen_arm, distillation_arms, distillation_experiments, run_arms
+from .distill import check_arm_sizes, chosen_arm, distillation_arms, distillation_experiments, guard_experiments, run_arms
 from .generate import model_fingerprint
 from .recipe import stage_hypotheses
 from .world import get_world
@@ -27,13 +27,17 @@ def run_distillation(
     corpora, out = stage_file(curation_dir, 'curation', 'corpora'), Path(out_dir)
     if not corpora.is_dir():
         raise FileNotFoundError(f'{corpora}: no curated corpora (run the curation stage into {curation_dir} first)')
-    check_arm_sizes(recipe, corpora)  # before any training: an arm too small to compare stops the study, named
+    sizes = check_arm_sizes(recipe, corpora)  # before any training: an arm too small to compare stops the study, named
     arms = distillation_arms(recipe, corpora, out, get_world(recipe.world, progress=False))
     runs = run_arms(recipe, arms, out, eval_suites(recipe))
     lengths = corpus_lengths(corpora)
     benchmarked = chosen_arm(recipe, runs)
+    experiments = distillation_experiments(recipe, runs, lengths)
+    laws = guard_experiments(experiments, recipe.study.min_arm_samples)
     result = {
-        'experiments': distillation_experiments(recipe, runs, lengths),
+        'experiments': experiments,
+        'step_laws': laws,  # accuracy against optimizer steps over the trained arms, by suite (`ded_nb.distill.step_law`)
+        'arm_sizes': {'samples': sizes, 'min': recipe.study.min_arm_samples, 'may_be_empty': list(recipe.study.may_be_empty)},
         'headlines': stage_hypotheses(recipe, 'distillation'),
         'main_suite': recipe.evaluation.main_suite,
         'corpus_response_tokens': lengths,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import JsonlError, config_hash, derive_seed, provenance, read_jsonl, write_json, write_jsonl
+from .core import JsonlError, config_hash, derive_seed, environ, provenance, read_jsonl, write_json, write_jsonl
 from .recipe import RecipeError, SamplingParams
 from .data import find_data_dir, load_problems, spec_options
 from .grade import THINK_OPEN, last_boxed
@@ -24,9 +24,9 @@ from .models import load_model, load_tokenizer, resolve_model, think_prefill
 __all__ = ['MODEL_FILE_SUFFIXES', 'NOT_MODEL_FILES', 'SAMPLER_VERSION', 'MARKUPS', 'Completion', 'as_messages', 'prompt_text',
            'file_digest', 'model_fingerprint', 'CompletionCache', 'row_key', 'with_prefill', 'generate', 'Backend',
            'eos_token_ids', 'HFBackend', 'RowSampler', 'cpu_tp_binding', 'cpu_worker_binding', 'VLLMBackend',
-           'release_engines', 'replica_envs', 'environ', 'VLLMReplicas', 'OpenAIBackend', 'adapt_markup',
-           'is_file_teacher', 'why_not_teacher_forced', 'file_teacher_options', 'file_teacher_path',
-           'check_recipe_teachers', 'FileBackend', 'make_backend', 'engine_options', 'generate_file']
+           'release_engines', 'replica_envs', 'VLLMReplicas', 'OpenAIBackend', 'adapt_markup', 'is_file_teacher',
+           'why_not_teacher_forced', 'file_teacher_options', 'file_teacher_path', 'check_recipe_teachers',
+           'FileBackend', 'make_backend', 'engine_options', 'generate_file']
 
 # %% ../nbs/09_generate.ipynb #c32451b6
 @dataclass
@@ -514,21 +514,6 @@ def replica_envs(
     if per < tp:
         raise ValueError(f'data_parallel_size {dp} x tensor_parallel_size {tp} needs {dp * tp} cores; there are {len(cores)}')
     return [{'VLLM_CPU_OMP_THREADS_BIND': cpu_tp_binding(tp, cores[k * per : (k + 1) * per])} for k in range(dp)]
-
-# %% ../nbs/09_generate.ipynb #b5028109
-@contextmanager
-def environ(env: dict):
-    "Environment variables `env` set for the duration (a child process started inside inherits them), then restored."
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 # %% ../nbs/09_generate.ipynb #e48797a8
 def _replica_main(

@@ -5,11 +5,14 @@
 # %% ../nbs/18_preconditions.ipynb #a0b1c2d6
 from __future__ import annotations
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 from .core import write_json, stage_file
-from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params
+from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params, preconditions_enforced
 from .generate import release_engines, why_not_teacher_forced
+from .distill import Arm, _write_corpus, experiment, run_arms
+from .sft import sft_steps
 from .curate import as_pairs, sample_trajectories, save_trajectories, student_pass_rates, think_part
 from .data import bench_suites, decontaminate, eval_suites, normalize_words, recipe_problems
 from .evaluate import as_backend, evaluate_model, recipe_resources
@@ -18,7 +21,8 @@ from .teacher import _teacher_name, corpus_token_stats
 
 # %% auto #0
 __all__ = ['level_spread', 'level_imbalance', 'correct_pair_distances', 'median_or_none', 'exact_overlap', 'ngram_overlap',
-           'training_questions', 'held_out_splits', 'evaluated_questions', 'measure_preconditions']
+           'training_questions', 'held_out_splits', 'evaluated_questions', 'domain_suites', 'control_arms',
+           'control_values', 'reach_values', 'measure_control', 'measure_preconditions']
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2e0
 def level_spread(by_level: dict) -> float:
@@ -127,6 +131,7 @@ def _teacher_measures(recipe, teacher: str, main: list, pool: list, student_toke
     distances = correct_pair_distances(trajs)
     first = as_pairs([t for t in trajs if t.sample_idx == 0])  # entropy of its own text, one sample per question
     return {
+        'fingerprint': be.fingerprint,  # which weights (or file) these are
         'accuracy': ev['suites']['main']['accuracy'],
         'correct_sample_share': sum(bool(t.correct) for t in trajs) / max(1, len(trajs)),
         'diversity': median_or_none(distances),
@@ -145,6 +150,7 @@ def _precondition_values(
     pool: list,  # the math pool's problems
     rates: dict,  # question id -> the student's pass rate
     overlap: dict,  # name -> pool questions also found there (`exact_overlap`)
+    measured: dict | None = None,  # values measured by training and scoring (`control_values`, `reach_values`)
 ) -> dict:
     "The value of each precondition, measured: what `check_preconditions` compares with the recipe's targets."
     accuracies = [t['accuracy'] for t in teachers.values()]
@@ -162,7 +168,97 @@ def _precondition_values(
         'pool_level_imbalance': level_imbalance(pool),
         'pool_exact_overlap': sum(overlap.values()),
         'hard_questions': sum(r <= recipe.curation.tau['math'] for r in rates.values()),
+        **(measured or {}),
     }
+
+# %% ../nbs/18_preconditions.ipynb #19f4b01b
+def domain_suites(recipe) -> dict:
+    "Each curation domain's evaluation suites (math: the main suite; code: the code suites); a domain without one is left out."
+    E = recipe.evaluation
+    suites = {'math': [E.main_suite], 'code': list(E.code_suites)}
+    return {d: suites[d] for d in recipe.curation.pools if suites.get(d)}
+
+# %% ../nbs/18_preconditions.ipynb #81150be4
+def control_arms(
+    recipe,  # `preconditions.control_seeds`, the seeds, the main and OOD suites
+    corpus: str,  # the most accurate teacher's full corpus (JSONL)
+    empty: str,  # an empty corpus: the base student
+    steps: int,  # the protocol's optimizer steps on `corpus`
+) -> list:
+    "The positive control's arms: the base student, SFT on `corpus` at the protocol's steps, and at twice them."
+    seeds = list(recipe.seeds[: recipe.preconditions.control_seeds])
+    suites = [recipe.evaluation.main_suite, recipe.preconditions.ood_suite]
+    return [Arm('base', empty, suites, seeds[:1]), Arm('math/full', corpus, suites, seeds),
+            Arm('math/full@2x', corpus, suites, seeds, max_steps=2 * steps)]
+
+# %% ../nbs/18_preconditions.ipynb #df5a1279
+def control_values(
+    control: dict | None,  # the control's experiment (`measure_control`), or None where it was not measured
+    main: str,  # the main suite
+) -> dict:
+    "`distillation_gain` and `protocol_settled`, each `{value, ci95}`, from the control's comparisons on the main suite."
+    if control is None:
+        return {'distillation_gain': None, 'protocol_settled': None}
+    found = {(c['a'], c['b']): c for c in control['comparisons'] if c['suite'] == main}
+    return {name: {'value': found[pair]['diff'], 'ci95': found[pair]['ci95']}
+            for name, pair in (('distillation_gain', ('math/full', 'base')), ('protocol_settled', ('math/full@2x', 'math/full')))}
+
+# %% ../nbs/18_preconditions.ipynb #a7c49752
+def reach_values(
+    teacher: dict,  # the most accurate teacher's accuracy by suite (None: not measured)
+    student: dict,  # the student's accuracy by suite
+    domains: dict,  # domain -> its suites (`domain_suites`)
+    ood: str,  # the out-of-domain suite
+) -> dict:
+    "`teacher_ahead` (the lowest over domains of teacher minus student, each the mean over its suites) and `ood_reachable`."
+    def gap(names):
+        t, s = [teacher.get(n) for n in names], [student.get(n) for n in names]
+        return None if None in t or None in s else (sum(t) - sum(s)) / len(names)
+
+    gaps = {d: gap(names) for d, names in domains.items()}
+    return {'teacher_ahead': None if not gaps or None in gaps.values() else min(gaps.values()),
+            'ood_reachable': gap([ood]), 'domain_gaps': gaps}
+
+# %% ../nbs/18_preconditions.ipynb #9ab6b235
+def measure_control(
+    recipe,  # the recipe: its curation sampling, SFT, seeds and suites
+    teacher: str,  # the most accurate teacher
+    pool: list,  # the math pool
+    suites: dict,  # suite name -> problems: the main and OOD suites
+    student_tokenizer,  # lengths in the student's tokens
+    out: Path,  # corpora and one folder per arm and seed go here
+    world,  # the tiny world, or None
+    cache,  # the completion cache
+    progress: bool,  # progress bars
+) -> dict | None:
+    "The positive control (`control_arms`) on `teacher`'s first sample per pool question, as an `experiment`; None when `control_seeds` is 0."
+    if recipe.preconditions.control_seeds == 0:
+        return None
+    first = sample_trajectories(teacher, pool, replace(recipe.curation.sampling, n=1), student_tokenizer, world, cache,
+                                **recipe.run_options(teacher), progress=progress, desc=f'{_teacher_name(teacher)} full corpus')
+    corpus = save_trajectories(first, out / 'corpora' / 'math-full.jsonl')
+    arms = control_arms(recipe, str(corpus), _write_corpus(out / 'corpora' / 'empty.jsonl', []),
+                        sft_steps(len(first), recipe.sft))
+    runs = run_arms(recipe, arms, out, suites)
+    found = experiment('distillation from the most accurate teacher raises the student', runs,
+                       [('math/full', 'base'), ('math/full@2x', 'math/full')], list(suites))
+    return {'teacher': teacher, **found}
+
+# %% ../nbs/18_preconditions.ipynb #3078b29e
+def _answerable(backend, problems: list) -> bool:
+    "Whether `backend` can answer every problem: a file teacher only the questions its file holds."
+    texts = getattr(backend, 'texts', None)
+    return texts is None or all(backend.prompt_text(p.question) in texts for p in problems)
+
+# %% ../nbs/18_preconditions.ipynb #fb7e1109
+def _teacher_scores(recipe, teacher: str, suites: dict, out: Path, world, cache, progress: bool) -> dict:
+    "The teacher's greedy accuracy on each of `suites`; None on a suite a file teacher holds no responses for."
+    be = as_backend(teacher, world, recipe.backend, recipe.engine_for(teacher))
+    asked = {name: problems for name, problems in suites.items() if _answerable(be, problems)}
+    ev = evaluate_model(be, asked, greedy_params(recipe.evaluation.sampling), out, world, cache,
+                        **{**recipe.run_options(teacher), 'progress': progress}) if asked else {'suites': {}}
+    be.release()
+    return {name: ev['suites'][name]['accuracy'] if name in asked else None for name in suites}
 
 # %% ../nbs/18_preconditions.ipynb #a0b1c2ec
 def measure_preconditions(
@@ -184,21 +280,40 @@ def measure_preconditions(
         for t in recipe.teachers
     }
     options = {**recipe.run_options(recipe.student), 'progress': progress}
-    ev = evaluate_model(student, {'pool': pool, 'ood': ood}, recipe.evaluation.sampling, out / 'student', world, cache,
-                        **options)
+    E, domains = recipe.evaluation, domain_suites(recipe)
+    scored = {name: recipe_problems(recipe, E.suites[name]) for names in domains.values() for name in names}
+    scored = {**scored, E.main_suite: main, P.ood_suite: ood}
+    ev = evaluate_model(student, {'pool': pool, **scored}, E.sampling, out / 'student', world, cache, **options)
+    best = max(recipe.teachers, key=lambda t: teachers[_teacher_name(t)]['accuracy'])
+    teacher_scores = {E.main_suite: teachers[_teacher_name(best)]['accuracy'],
+                      **_teacher_scores(recipe, best, {k: v for k, v in scored.items() if k != E.main_suite},
+                                        out / 'teachers' / _teacher_name(best) / 'reach', world, cache, progress)}
+    student_scores = {name: ev['suites'][name]['accuracy'] for name in scored}
+    reach = reach_values(teacher_scores, student_scores, domains, P.ood_suite)
+    control = measure_control(recipe, best, pool, {E.main_suite: main, P.ood_suite: ood}, student.tokenizer,
+                              out / 'control', world, cache, progress)
     pool_levels = {str(k): v['accuracy'] for k, v in ev['suites']['pool']['by_group'].items()}
     rates = student_pass_rates(student, pool, recipe.curation.student_sampling, world, cache, **options)
     seen_elsewhere = evaluated_questions(recipe) if world is None else {'training data': training_questions(world),
                                                                          **held_out_splits(world)}
     overlap = exact_overlap(pool, seen_elsewhere)
-    values = _precondition_values(recipe, teachers, ev['suites'], pool_levels, pool, rates, overlap)
+    measured = {**control_values(control, E.main_suite), 'teacher_ahead': reach['teacher_ahead'],
+                'ood_reachable': reach['ood_reachable']}
+    values = _precondition_values(recipe, teachers, ev['suites'], pool_levels, pool, rates, overlap, measured)
     table = check_preconditions(values, P.targets)
     result = {
         'world': world.info()['hash'] if world else None,
-        'enforced': P.enforce,
+        'enforced': preconditions_enforced(recipe),
+        'recorded_by_request': P.enforce and not preconditions_enforced(recipe),  # `ded reproduce --record`
         'preconditions': table,
         'measurements': {
             'teachers': teachers,
+            'most_accurate_teacher': best,
+            'weights': {recipe.student: student.fingerprint, **{t: teachers[_teacher_name(t)]['fingerprint'] for t in recipe.teachers}},
+            'teacher_scores': teacher_scores,
+            'student_scores': student_scores,
+            'domain_gaps': reach['domain_gaps'],
+            'control': control,
             'student_pool_by_level': pool_levels,
             'main_suite': {'name': recipe.evaluation.main_suite, 'n': len(main)},
             'ood_suite': {'name': P.ood_suite, 'n': len(ood)},

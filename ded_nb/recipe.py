@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_recipe.ipynb #8f8872ee
 from __future__ import annotations
-import copy, dataclasses, json, re, types, typing
+import copy, dataclasses, json, os, re, types, typing
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import yaml
@@ -12,13 +12,13 @@ from fastcore.basics import patch
 from .core import package_file
 
 # %% auto #0
-__all__ = ['PRECONDITION_TARGETS', 'DESCRIPTIONS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS', 'SamplingParams',
-           'greedy_params', 'SFTProfile', 'grad_accumulation', 'ProblemSpecError', 'parse_problem_spec', 'RecipeError',
-           'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Controls', 'Preconditions', 'shortfall',
-           'check_preconditions', 'PreconditionError', 'failures', 'enforce_preconditions', 'Hypothesis', 'Study',
-           'Engine', 'Recipe', 'check_recipe', 'recipe_to_dict', 'recipe_from_dict', 'parse_override',
-           'apply_overrides', 'profile_file', 'merge_profile', 'problem_specs', 'read_profile', 'load_recipe',
-           'stage_hypotheses', 'recipe_yaml']
+__all__ = ['PRECONDITION_TARGETS', 'RECORD_ENV', 'DESCRIPTIONS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS',
+           'SamplingParams', 'greedy_params', 'SFTProfile', 'grad_accumulation', 'ProblemSpecError',
+           'parse_problem_spec', 'RecipeError', 'TeacherStudy', 'Curation', 'Evaluation', 'Benchmarking', 'Controls',
+           'Preconditions', 'shortfall', 'check_preconditions', 'PreconditionError', 'failures',
+           'preconditions_enforced', 'enforce_preconditions', 'Hypothesis', 'Study', 'Engine', 'Recipe', 'check_recipe',
+           'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'profile_file', 'merge_profile',
+           'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml']
 
 # %% ../nbs/14_recipe.ipynb #e62ee472
 @dataclass
@@ -200,6 +200,10 @@ PRECONDITION_TARGETS = {  # name -> [low, high] (None: unbounded); shares are fr
     'pool_level_imbalance': [None, 0.05],
     'pool_exact_overlap': [None, 0],
     'hard_questions': [200, None],
+    'distillation_gain': [0.05, None],
+    'protocol_settled': [-0.03, 0.03],
+    'teacher_ahead': [0.20, None],
+    'ood_reachable': [-0.10, None],
 }
 
 # %% ../nbs/14_recipe.ipynb #17614269
@@ -210,6 +214,7 @@ class Preconditions:
     enforce: bool = True  # stop the study when a precondition fails (else record it)
     ood_suite: str = 'ood'  # the evaluation suite that measures out-of-domain skill
     diversity_questions: int = 100  # pool questions the teachers sample (curation's sampling) for diversity and entropy
+    control_seeds: int = 2  # SFT seeds of the positive control measured at stage 0, the recipe's first ones (0: not measured)
     targets: dict[str, list] = field(default_factory=lambda: {k: list(v) for k, v in PRECONDITION_TARGETS.items()})
 
 # %% ../nbs/14_recipe.ipynb #a0b1c2da
@@ -230,9 +235,12 @@ def check_preconditions(values: dict, targets: dict | None = None) -> dict:
     targets = PRECONDITION_TARGETS if targets is None else targets
     out = {}
     for name, target in targets.items():
-        value = values.get(name)
+        measured = values.get(name)  # a number, or `{value, ci95}` for a difference measured with its interval
+        value, ci95 = (measured['value'], measured['ci95']) if isinstance(measured, dict) else (measured, None)
         short = shortfall(value, target)
-        out[name] = {'value': value, 'target': list(target), 'met': short == 0, 'shortfall': short}
+        clears_zero = ci95 is None or target[0] is None or target[0] <= 0 or ci95[0] > 0  # a gain: its interval above 0
+        out[name] = {'value': value, 'target': list(target), 'met': short == 0 and clears_zero, 'shortfall': short,
+                     **({'ci95': list(ci95)} if ci95 is not None else {})}
     return out
 
 # %% ../nbs/14_recipe.ipynb #a0b1c2dd
@@ -254,9 +262,22 @@ def failures(table: dict) -> list[str]:
         if not row['met']:
             if row['value'] is None:
                 lines.append(f"{name}: not measured, target {_bound(row['target'])}")
+            elif row['shortfall'] == 0:  # inside the target, but its interval reaches 0
+                lo, hi = row['ci95']
+                lines.append(f"{name}: {row['value']:.4g} [{lo:.4g}, {hi:.4g}], target {_bound(row['target'])} "
+                             'with its 95 % interval above 0')
             else:
-                lines.append(f"{name}: {row['value']:.4g}, target {_bound(row['target'])} (off by {row['shortfall']:.4g})")
+                interval = f" [{row['ci95'][0]:.4g}, {row['ci95'][1]:.4g}]" if 'ci95' in row else ''
+                lines.append(f"{name}: {row['value']:.4g}{interval}, target {_bound(row['target'])} (off by {row['shortfall']:.4g})")
     return lines
+
+# %% ../nbs/14_recipe.ipynb #eaed120d
+RECORD_ENV = 'DED_RECORD'  # set (`ded reproduce --record`): a profile that enforces its preconditions records them and runs on
+
+# %% ../nbs/14_recipe.ipynb #3404df5d
+def preconditions_enforced(recipe) -> bool:
+    "Whether a precondition that fails stops `recipe`'s study: its `preconditions.enforce`, unless this run records them (`RECORD_ENV`)."
+    return recipe.preconditions.enforce and not os.environ.get(RECORD_ENV)
 
 # %% ../nbs/14_recipe.ipynb #a962b975
 def enforce_preconditions(table: dict, enforce: bool) -> list[str]:
@@ -279,6 +300,10 @@ DESCRIPTIONS = {
     'pool_level_imbalance': 'most minus fewest pool questions per level (share of the pool)',
     'pool_exact_overlap': "pool questions in any model's training data or a test split (tiny world), or in an evaluation or benchmarking suite",
     'hard_questions': "pool questions kept by the student's pass rate (<= tau)",
+    'distillation_gain': "the positive control: SFT on the most accurate teacher's full corpus (the protocol's steps) minus the base student, main suite",
+    'protocol_settled': 'the same SFT at twice the steps minus at the protocol\'s steps, main suite (not on the steep part of a learning curve)',
+    'teacher_ahead': 'most accurate teacher minus the student, in every domain with curated arms (the lowest)',
+    'ood_reachable': 'most accurate teacher minus the student, out-of-domain suite (a corpus can carry OOD skill)',
 }
 
 # %% ../nbs/14_recipe.ipynb #15812923
@@ -441,6 +466,12 @@ def _check_study(S: Study):
             if h.a == h.b:
                 raise RecipeError(f'study.hypotheses.{hid}.b', f'{h.b!r}: a teacher role is compared with the other, not itself')
 
+# %% ../nbs/14_recipe.ipynb #2ff06076
+@patch
+def engine_for(self: Recipe, model: str) -> Engine:
+    "The engine `model` starts with: `engine`, with the fields `engines[model]` sets, checked."
+    return _build(Engine, {**asdict(self.engine), **self.engines.get(model, {})}, f'engines.{model}')
+
 # %% ../nbs/14_recipe.ipynb #2fb04ebb
 def _check_engines(recipe: Recipe):
     "Every engine: at least one GPU and one replica, a memory share in (0, 1], a known dtype; `engines` names a model of the recipe."
@@ -470,6 +501,8 @@ def _check_preconditions(recipe: Recipe):
             raise RecipeError(f'preconditions.targets.{name}', f'unknown precondition; known: {list(PRECONDITION_TARGETS)}')
         if len(target) != 2 or all(b is None for b in target):
             raise RecipeError(f'preconditions.targets.{name}', f'expected [low, high] with a bound, got {target!r}')
+    if P.control_seeds < 0:
+        raise RecipeError('preconditions.control_seeds', f'{P.control_seeds}: a number of seeds (0: not measured)')
 
 # %% ../nbs/14_recipe.ipynb #0ff9d157
 def check_recipe(recipe: Recipe) -> Recipe:
@@ -724,12 +757,6 @@ def recipe_yaml(recipe: Recipe) -> str:
     "`recipe` as a YAML profile with every value written out (`ded recipe`): to save, edit and run."
 
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, width=118, allow_unicode=True)
-
-# %% ../nbs/14_recipe.ipynb #2ff06076
-@patch
-def engine_for(self: Recipe, model: str) -> Engine:
-    "The engine `model` starts with: `engine`, with the fields `engines[model]` sets, checked."
-    return _build(Engine, {**asdict(self.engine), **self.engines.get(model, {})}, f'engines.{model}')
 
 # %% ../nbs/14_recipe.ipynb #eb545811
 @patch

@@ -9,16 +9,17 @@ import math, re
 from pathlib import Path
 import numpy as np
 from .core import project_root, read_json, stage_file
-from .recipe import DESCRIPTIONS, PROFILES, failures, load_recipe
+from .recipe import DESCRIPTIONS, PRECONDITION_TARGETS, PROFILES, failures, load_recipe
 
 # %% auto #0
 __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', 'EXPERIMENT_TITLES', 'CONTROL_ARMS', 'save_figure',
            'fig1', 'fig1_points', 'base_band', 'kde', 'fig3', 'fig3_entropies', 'fig4', 'fig_funnel', 'pct', 'md_table',
-           'precondition_table', 'section_world', 'section_table1', 'section_diagnostics', 'section_curation', 'ci_pct',
-           'diff_pts', 'headline_outcome', 'experiment_tables', 'section_experiments', 'positive_control',
-           'control_sentence', 'headline_rows', 'headline_sentence', 'development_headlines', 'section_headlines',
-           'section_benchmarking', 'collect_results', 'development_run', 'related_runs', 'section_limits',
-           'stage_times_section', 'make_command', 'write_report', 'relative_links']
+           'precondition_table', 'precondition_opening', 'section_world', 'section_table1', 'section_diagnostics',
+           'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome', 'experiment_tables', 'section_experiments',
+           'positive_control', 'control_sentence', 'headline_rows', 'headline_sentence', 'development_headlines',
+           'section_headlines', 'benchmark_sentence', 'section_benchmarking', 'collect_results', 'development_run',
+           'related_runs', 'world_findings', 'section_limits', 'stage_times_section', 'make_command', 'weights_note',
+           'write_report', 'relative_links']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -242,7 +243,8 @@ def _src(path, root) -> str:
 _SHARES = ('best_teacher_accuracy', 'student_pool_accuracy', 'student_ood_accuracy')
 
 # %% ../nbs/15_report.ipynb #80dd2f51
-_POINTS = ('teacher_accuracy_spread', 'student_level_spread')  # differences of shares
+_POINTS = ('teacher_accuracy_spread', 'student_level_spread', 'distillation_gain', 'protocol_settled', 'teacher_ahead',
+           'ood_reachable')  # differences of shares
 
 # %% ../nbs/15_report.ipynb #c94cecc9
 def _shown(name: str, x) -> str:
@@ -276,7 +278,8 @@ def precondition_table(result: dict) -> str:
 
     rows = []
     for name, row in result['preconditions'].items():
-        rows.append([f'`{name}`', DESCRIPTIONS.get(name, ''), _shown(name, row['value']),
+        interval = f" [{100 * row['ci95'][0]:+.1f}, {100 * row['ci95'][1]:+.1f}]" if 'ci95' in row else ''
+        rows.append([f'`{name}`', DESCRIPTIONS.get(name, ''), _shown(name, row['value']) + interval,
                      _target_shown(name, row['target']), 'yes' if row['met'] else '**no**'])
     teachers = [
         [f'`{t}`', f"{100 * m['accuracy']:.1f} %", f"{100 * m['correct_sample_share']:.1f} %", _shown('', m['diversity']),
@@ -288,6 +291,25 @@ def precondition_table(result: dict) -> str:
         md_table(['teacher', 'greedy accuracy (main)', 'correct samples (pool)', 'diversity', 'pairs', 'entropy (bits)'],
                  teachers),
     ])
+
+# %% ../nbs/15_report.ipynb #0cdd8e37
+def precondition_opening(world: dict | None) -> list[str]:
+    "The report's first lines: the preconditions of the world that failed, and what that makes of everything below."
+    if world is None:
+        return []
+    table, missed = world['preconditions'], failures(world['preconditions'])
+    if not missed:
+        return [f'**Every one of the {len(table)} preconditions of the world is met** (stage 0, before any arm is trained).', '']
+    if world.get('recorded_by_request'):
+        how = ('this profile enforces them, so its study stops at stage 0; this run recorded them instead '
+               '(`ded reproduce --record`): every result below comes from a world the study does not run on')
+    elif world['enforced']:
+        how = 'the study stopped at stage 0'
+    else:
+        how = ('recorded, not enforced for this profile: every comparison below may say more about this world than '
+               'about DED')
+    return [f'**{len(missed)} of the {len(table)} preconditions of the world failed** ({how}):', '',
+            *[f"- `{line.split(':')[0]}` ({DESCRIPTIONS.get(line.split(':')[0], '')}):{line.split(':', 1)[1]}" for line in missed], '']
 
 # %% ../nbs/15_report.ipynb #5dfaaa0e
 def section_world(world: dict | None, source: str) -> list[str]:
@@ -301,6 +323,9 @@ def section_world(world: dict | None, source: str) -> list[str]:
                    'distillation can act in it is the positive control\'s question (at the top).')
     elif world['enforced']:
         verdict = 'Preconditions missed (the study stopped): ' + '; '.join(missed) + '.'
+    elif world.get('recorded_by_request'):
+        verdict = ('Preconditions missed, recorded by request (`ded reproduce --record`) in a profile that enforces them: '
+                   + '; '.join(missed) + '.')
     else:
         verdict = ('Preconditions missed, recorded but not enforced for this profile, so a null result below may say '
                    'more about the world than about DED: ' + '; '.join(missed) + '.')
@@ -466,17 +491,25 @@ def experiment_tables(exp: dict) -> list[str]:
     ]
     n_items = ', '.join(f'{s} {n}' for s, n in exp['n_items'].items())
     comp_rows = [
-        [f"`{c['a']}` − `{c['b']}`", c['suite'], diff_pts(c), f"**{c['verdict']}**", c.get('headline') or 'exploratory']
+        [f"`{c['a']}` − `{c['b']}`", c['suite'], diff_pts(c),
+         'not measurable (' + ', '.join(c['too_small']) + ' under its minimum size)' if c.get('too_small') else f"**{c['verdict']}**",
+         ' / '.join(map(str, c['steps'])) if 'steps' in c else '–',
+         '–' if c.get('steps_only') is None else f"{100 * c['steps_only']:+.1f}",
+         c.get('headline') or (f"beside {c['equal_steps_of']} (equal steps)" if c.get('equal_steps_of') else 'exploratory')]
         for c in exp['comparisons']
     ]
+    explained = [f"{s} {100 * x:.0f} %" for s, x in exp.get('steps_explained', {}).items()]
     return [
         f"Items: {n_items}; seeds {exp['seeds']}. Each interval is a 95 % percentile bootstrap over items and seeds "
         '(items only where one seed), comparisons paired over the same items.',
         '',
         md_table(['arm', 'samples', 'optimizer steps', 'seeds'] + [f'{s} (%)' for s in suites], arm_rows),
         '',
-        md_table(['comparison', 'suite', 'a − b (points)', 'verdict', 'pre-registered'], comp_rows),
+        md_table(['comparison', 'suite', 'a − b (points)', 'verdict', 'steps (a / b)', 'steps alone predict (points)',
+                  'pre-registered'], comp_rows),
         '',
+        *([f"Share of these differences (squared) that the arms' optimizer steps alone explain: {', '.join(explained)}.", '']
+          if explained else []),
     ]
 
 # %% ../nbs/15_report.ipynb #cd3a3582
@@ -563,6 +596,13 @@ def control_sentence(control: dict | None) -> str:
             "run, so its verdicts below are not evidence about the paper's claims: they compare variants of a "
             'procedure that does not raise the student here.')
 
+# %% ../nbs/15_report.ipynb #98e3143e
+def _outcome(c: dict | None, supports: str) -> str:
+    "A comparison's outcome for a claim: `not run`, `not measurable` (an arm under its minimum size), else `headline_outcome`."
+    if c is None:
+        return 'not run'
+    return 'not measurable' if c.get('too_small') else headline_outcome(c['verdict'], supports)
+
 # %% ../nbs/15_report.ipynb #cd3a3583
 def headline_rows(experiments: dict, headlines: dict) -> list[dict]:
     "Each pre-registered headline with its comparison (None where its arms did not run) and its outcome."
@@ -570,8 +610,10 @@ def headline_rows(experiments: dict, headlines: dict) -> list[dict]:
     for hid, h in headlines.items():
         comparisons = experiments.get(h['experiment'], {}).get('comparisons', [])
         c = next((c for c in comparisons if c.get('headline') == hid), None)
-        rows.append({'id': hid, **h, 'comparison': c,
-                     'outcome': headline_outcome(c['verdict'], h['supports']) if c else 'not run'})
+        beside = next((x for exp in experiments.values() for x in exp.get('comparisons', []) if x.get('equal_steps_of') == hid),
+                      None)
+        rows.append({'id': hid, **h, 'comparison': c, 'outcome': _outcome(c, h['supports']), 'equal_steps': beside,
+                     'equal_steps_outcome': _outcome(beside, h['supports']) if beside else None})
     return rows
 
 # %% ../nbs/15_report.ipynb #2c9ddbaf
@@ -584,9 +626,20 @@ def headline_sentence(row: dict) -> str:
         'supported': 'supports the claim',
         'contradicted': 'contradicts the claim',
         'neither': 'is not distinguishable from no difference: it neither supports nor contradicts the claim',
+        'not measurable': ('is not a verdict: ' + ', '.join(f'`{a}`' for a in c.get('too_small', []))
+                           + ' holds fewer samples than `study.min_arm_samples`'),
     }[row['outcome']]
-    return (f"**{row['id']}** ({row['claim']}): `{c['a']}` − `{c['b']}` on {c['suite']} = {diff_pts(c)} points "
+    text = (f"**{row['id']}** ({row['claim']}): `{c['a']}` − `{c['b']}` on {c['suite']} = {diff_pts(c)} points "
             f"({c['covers']}) — {said}.")
+    sa, sb = c.get('steps') or (None, None)
+    if sa != sb:  # the paper's protocol gave the arms different steps: what the steps alone predict, and equal steps
+        text += f' The arms trained {sa} and {sb} optimizer steps'
+        text += (f"; the steps alone predict {100 * c['steps_only']:+.1f} points (the study's step law)."
+                 if c.get('steps_only') is not None else '.')
+        e = row.get('equal_steps')
+        text += (f" At equal steps, `{e['a']}` − `{e['b']}` = {diff_pts(e)} points → **{row['equal_steps_outcome']}**."
+                 if e else ' No equal-step comparison ran beside it (`controls.equal_steps`).')
+    return text
 
 # %% ../nbs/15_report.ipynb #35e60c18
 def development_headlines(dev_results: dict) -> dict:
@@ -639,6 +692,21 @@ def _avg_cell(scores: dict, k: int) -> str:
     cell = f"{100 * scores[f'avg@{own}']:.1f} ± {100 * scores['stderr']:.1f}"
     return cell if own == k else f'{cell} (avg@{own}: stored responses)'
 
+# %% ../nbs/15_report.ipynb #db6bce72
+def benchmark_sentence(bench: dict) -> str | None:
+    "The benchmarked distilled student against the base student, suite by suite, in words (two standard errors of the difference as the yardstick)."
+    S = bench['scores']
+    if 'distilled student' not in S or 'base student' not in S:
+        return None
+    parts = []
+    for suite, b in S['base student'].items():
+        d = S['distilled student'][suite]
+        dm, bm = d[f"avg@{d['samples_per_problem']}"], b[f"avg@{b['samples_per_problem']}"]
+        two_se = 2 * math.sqrt(d['stderr'] ** 2 + b['stderr'] ** 2)
+        word = 'above' if dm - bm > two_se else 'below' if dm - bm < -two_se else 'within two standard errors of'
+        parts.append(f'{suite} {100 * dm:.1f} % against {100 * bm:.1f} % ({100 * (dm - bm):+.1f} points, {word} the base)')
+    return 'The benchmarked distilled student against the base student: ' + '; '.join(parts) + '.'
+
 # %% ../nbs/15_report.ipynb #67b16591
 def section_benchmarking(bench: dict, source: str) -> list[str]:
     "The final benchmark: avg@k ± s.e. per suite (k per suite) and pass@k of the first suite, per model."
@@ -654,6 +722,8 @@ def section_benchmarking(bench: dict, source: str) -> list[str]:
     ]
     arm = bench.get('benchmarked_arm')
     chosen = [f"The distilled student is arm `{arm['arm']}`, seed {arm['seed']}: {arm['reason']}.", ''] if arm else []
+    said = benchmark_sentence(bench)
+    chosen += [said, ''] if said else []
     return [
         '## Benchmarking (sampling, avg@k)',
         '',
@@ -679,10 +749,14 @@ def collect_results(
         'profile': profile,
         'world': None if world is None else {
             'hash': world['world'],
-            'preconditions': {k: {x: v[x] for x in ('value', 'target', 'met')} for k, v in world['preconditions'].items()},
+            'preconditions': {k: {x: v[x] for x in ('value', 'ci95', 'target', 'met') if x in v}
+                              for k, v in world['preconditions'].items()},
+            'weights': world.get('measurements', {}).get('weights'),  # each model's fingerprint: which models these are
         },
         'headlines': {**dist['headlines'], **study.get('headlines', {})},
         'experiments': {**study.get('experiments', {}), **dist['experiments']},
+        'step_laws': dist.get('step_laws'),
+        'arm_sizes': dist.get('arm_sizes'),
     }
     out['positive_control'] = positive_control(out['experiments'], dist.get('main_suite'))
     if development:
@@ -719,12 +793,58 @@ def related_runs(recipe, development: dict | None) -> list[str]:
                          f'[`reports/{name}/PREREGISTRATION.md`](../{name}/PREREGISTRATION.md).')
     return lines
 
+# %% ../nbs/15_report.ipynb #a0fe724b
+def world_findings(
+    world: dict | None,  # `preconditions.json` of the world stage (its measurements)
+    laws: dict | None = None,  # `results.json`'s step laws by suite (`ded_nb.distill.step_law`)
+    main: str | None = None,  # the main suite
+) -> list[str]:
+    "Sentences on what this world lets the study show, each computed from a precondition or the step law."
+    L, table = [], (world or {}).get('preconditions', {})
+    M = (world or {}).get('measurements', {})
+
+    def row(name):
+        r = table.get(name)
+        return r if r and r['value'] is not None else None
+
+    if (r := row('distillation_gain')) and not r['met']:
+        lo, hi = r.get('ci95') or (r['value'], r['value'])
+        effect = ('lowers the student' if hi < 0 else 'does not measurably change the student' if lo <= 0
+                  else 'raises the student by less than the target')
+        L.append(f"- At stage 0, before any teacher was chosen, SFT on the most accurate teacher's full corpus scored "
+                 f"{100 * r['value']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] points against the base student: distillation "
+                 f'{effect} in this world, so every comparison of curated corpora ranks variants of a procedure that does '
+                 'not work here.')
+    if (r := row('protocol_settled')) and not r['met']:
+        L.append(f"- Twice the protocol's optimizer steps moved that student by {100 * r['value']:+.1f} points: the "
+                 "protocol stops on the steep part of a learning curve, where an arm's size (its steps) can decide a verdict.")
+    gaps = M.get('domain_gaps') or {}
+    if (r := row('teacher_ahead')) and not r['met']:
+        behind = ', '.join(f'{d} {100 * g:+.1f} points' for d, g in gaps.items() if g is not None and g < r['target'][0])
+        L.append(f'- The most accurate teacher is not far enough ahead of the student where it should teach '
+                 f'({behind}): a domain where the teacher is not better than the student cannot test curation.')
+    if (r := row('ood_reachable')) and not r['met']:
+        t, s = (M.get(k, {}).get(M.get('ood_suite', {}).get('name')) for k in ('teacher_scores', 'student_scores'))
+        scores = f' ({100 * t:.1f} % against {100 * s:.1f} %)' if t is not None and s is not None else ''
+        L.append(f"- The most accurate teacher is {-100 * r['value']:.1f} points behind the student out of domain{scores}: "
+                 "no corpus of its can carry an out-of-domain skill it lacks, so an OOD hypothesis cannot be supported here.")
+    law = (laws or {}).get(main)
+    if law and law.get('r2') is not None:
+        strong = law['r2'] >= 0.5
+        L.append(f"- Across the {law['arms']} trained arms, {main} accuracy follows optimizer steps: "
+                 f"{100 * 100 * law['slope']:+.1f} points per 100 steps, R² {law['r2']:.2f}"
+                 + (' — between arms of unequal steps a verdict says as much about steps as about the corpora; the '
+                    'equal-step comparisons beside the headlines do not.' if strong else
+                    ': the steps explain little of the arms\' differences.'))
+    return L
+
 # %% ../nbs/15_report.ipynb #5b1b935b
 def section_limits(
     tiny_world: str | None,  # the recipe's tiny world, or None for real models
     cur: dict,  # `curation.json` (the teacher's M and the recipe's P)
     experiments: dict | None = None,  # `results.json`'s experiments: how many comparisons their intervals decide
     control: dict | None = None,  # `positive_control`
+    findings: list[str] = (),  # `world_findings`: what the world's preconditions and the step law show
 ) -> list[str]:
     "What this run can and cannot show, computed from its world, its curation, its comparisons and its control."
     M, p = cur['params']['M'], cur['params']['p']
@@ -740,9 +860,14 @@ def section_limits(
              '- Every step of the recipe ran on real pretrained models: real tokenizers and chat templates, teachers '
              'given as files of their real traces, real benchmarks scored by the real graders — at the sizes 2 CPU '
              "cores allow (each suite's item count is in its table; the recipe states them all)."]
+    L += list(findings)
     if comparisons:
         L.append(f'- {undecided} of the {len(comparisons)} comparisons above are not distinguishable (their 95 % interval '
                  'contains 0): for those, the order of the means says nothing.')
+    small = sum(bool(c.get('too_small')) for c in comparisons)
+    if small:
+        L.append(f'- {small} of the {len(comparisons)} comparisons involve an arm smaller than `study.min_arm_samples`: '
+                 'they carry no verdict.')
     if control is None or not control['passed']:
         L.append("- Distillation did not beat the base student here (the positive control, at the top): this run tests "
                  "the recipe's machinery, not the paper's claims.")
@@ -776,6 +901,20 @@ def make_command(profile: str) -> str:
     "The `make` command that reproduces `profile` (the default, `tiny`, needs no `PROFILE=`)."
     return 'make reproduce' if profile == 'tiny' else f'make reproduce PROFILE={profile}'
 
+# %% ../nbs/15_report.ipynb #e4c9a5a8
+def weights_note(
+    results: dict,  # this run's `results.json`
+    previous: dict | None,  # the `results.json` this report replaces (the committed one), if any
+) -> list[str]:
+    "A first line when this run's models have other weights than the report it replaces (the same recipe, another build)."
+    new, old = (((r or {}).get('world') or {}).get('weights') or {} for r in (results, previous))
+    changed = sorted(m for m in new if m in old and new[m] != old[m])
+    if not changed:
+        return []
+    return [f"**The models of this run have other weights than those of the report it replaces**: {', '.join(f'`{m}`' for m in changed)} "
+            "(fingerprints in `results.json`, `world.weights`). Its numbers and verdicts can differ from that report's "
+            'with no change to the code or the recipe.', '']
+
 # %% ../nbs/15_report.ipynb #6e774587
 def write_report(
     out_dir,  # the reports folder
@@ -789,6 +928,7 @@ def write_report(
     related: list[str] = (),  # lines naming related runs (the development run, the pre-registered run)
     times: dict | None = None,  # stage name -> seconds (`ded_nb.reproduce.stage_times`): the last section
     tiny_world: str | None = None,  # the recipe's tiny world, named in that section
+    previous: dict | None = None,  # the `results.json` this report replaces: a change of weights is said first
 ) -> str:
     "Write `README.md` (tables, figures, findings) for one reproduction run from its stage files; returns its text."
 
@@ -812,6 +952,8 @@ def write_report(
         'recipe and `done.json` with seeds, package versions and the library modules that ran). Executed stage '
         'notebooks: `notebooks/`.',
         '',
+        *weights_note(results, previous),
+        *precondition_opening(world),
         control_sentence(control),
         '',
         *[line for text in related for line in (text, '')],
@@ -822,7 +964,8 @@ def write_report(
     L += section_headlines(results['experiments'], results['headlines'], results.get('development'), control)
     L += section_experiments(results['experiments'], 'results.json')
     L += section_benchmarking(bench, source('benchmarking'))
-    L += section_limits(tiny_world, cur, results['experiments'], control)
+    findings = world_findings(world, results.get('step_laws'), main)
+    L += section_limits(tiny_world, cur, results['experiments'], control, findings)
     if times is not None:
         L += [''] + stage_times_section(times, tiny_world)
     text = '\n'.join(L)

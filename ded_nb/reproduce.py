@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from papermill.translators import PythonTranslator, papermill_translators
 from . import __version__
-from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, read_jsonl, say, write_json
+from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, environ, package_file, project_root, read_json, read_jsonl, say, write_json
 from .core import results_digest
-from .recipe import PROFILES, load_recipe, parse_problem_spec, recipe_to_dict
+from .recipe import PROFILES, RECORD_ENV, load_recipe, parse_problem_spec, recipe_to_dict
 from .data import find_data_dir, recipe_problems, spec_options
 from .distill import planned_arms
 from .evaluate import check_recipe_sources
@@ -521,22 +521,6 @@ def _build_world_first(steps: list, dry_run: bool):
     say(f'world {name!r} ready in {time.time() - start:.0f} s: {world.path}')
     return world
 
-# %% ../nbs/16_reproduce.ipynb #2ed38d74
-@contextmanager
-def _retraining(on: bool):
-    "While inside and `on`, stage kernels train every SFT run again (`DED_RETRAIN`: runs finished before now are stale)."
-
-    previous = os.environ.get(RETRAIN_ENV)
-    if on:
-        os.environ[RETRAIN_ENV] = str(time.time())
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(RETRAIN_ENV, None)
-        else:
-            os.environ[RETRAIN_ENV] = previous
-
 # %% ../nbs/16_reproduce.ipynb #1a53c5ac
 def reproduce(
     profile: str = 'tiny',  # a recipe profile or a recipe JSON file
@@ -550,12 +534,14 @@ def reproduce(
     stages: list | None = None,  # the stages (default `STAGES`)
     out=None,  # the folder that receives `.ded/runs/` and `reports/` (default: the checkout, else the current folder)
     retrain: bool = False,  # train every SFT run again instead of reusing finished ones (`ded_nb.sftcache`)
+    record: bool = False,  # record the preconditions of a profile that enforces them, and run on (`RECORD_ENV`)
 ) -> list[dict]:
     "Run the stage notebooks of a recipe in order, each only when it must (see `stage_status`); returns the log."
     steps = plan(profile, overrides, run_root, reports, force, stages, out)
     _build_world_first(steps, dry_run)
     log, digests = [], {}
-    with _retraining(retrain and not dry_run):
+    # stage kernels inherit these: `DED_RETRAIN` makes runs finished before now stale; `DED_RECORD` records preconditions
+    with environ({RETRAIN_ENV: str(time.time())} if retrain and not dry_run else {}), environ({RECORD_ENV: '1'} if record else {}):
         for i, step in enumerate(steps, 1):
             if step['runs'] and not dry_run and not force:  # its inputs have run by now: are their results new?
                 runs, why = stage_status(Path(step['run_dir']), step['needs'], set(), digests)

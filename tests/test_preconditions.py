@@ -13,6 +13,8 @@ def _values(**changes):
         'teachers': 4, 'best_teacher_accuracy': 0.9, 'teacher_accuracy_spread': 0.3, 'teacher_entropy_spread': 0.5,
         'student_pool_accuracy': 0.3, 'student_level_spread': 0.5, 'student_ood_accuracy': 0.8, 'diversity': 0.1,
         'pool_level_imbalance': 0.0, 'pool_exact_overlap': 0, 'hard_questions': 400,
+        'distillation_gain': {'value': 0.08, 'ci95': [0.03, 0.13]}, 'protocol_settled': {'value': 0.01, 'ci95': [-0.02, 0.04]},
+        'teacher_ahead': 0.3, 'ood_reachable': 0.0,
     }
     return {**ok, **changes}
 
@@ -30,6 +32,15 @@ def test_a_world_meeting_every_target_passes():
     ('student_pool_accuracy', 0.1, 'student_pool_accuracy: 0.1, target in [0.2, 0.5] (off by 0.1)'),
     ('pool_exact_overlap', 3, 'pool_exact_overlap: 3, target <= 0 (off by 3)'),
     ('diversity', None, 'diversity: not measured, target >= 0.05'),
+    # the committed study's world (reports/study): every distilled student below the base, the code teacher behind
+    ('distillation_gain', {'value': -0.232, 'ci95': [-0.262, -0.201]},
+     'distillation_gain: -0.232 [-0.262, -0.201], target >= 0.05 (off by 0.282)'),
+    ('distillation_gain', {'value': 0.06, 'ci95': [-0.01, 0.13]},
+     'distillation_gain: 0.06 [-0.01, 0.13], target >= 0.05 with its 95 % interval above 0'),
+    ('distillation_gain', None, 'distillation_gain: not measured, target >= 0.05'),
+    ('protocol_settled', {'value': 0.14, 'ci95': [0.1, 0.18]}, 'protocol_settled: 0.14 [0.1, 0.18], target in [-0.03, 0.03] (off by 0.11)'),
+    ('teacher_ahead', 0.015 - 0.53, 'teacher_ahead: -0.515, target >= 0.2 (off by 0.715)'),
+    ('ood_reachable', 0.008 - 0.664, 'ood_reachable: -0.656, target >= -0.1 (off by 0.556)'),
 ])
 def test_one_miss_stops_an_enforcing_study_and_says_by_how_much(name, value, message):
     "Each precondition flips to unmet when its value leaves the target; the error names it and the distance."
@@ -62,6 +73,10 @@ def test_measured_on_the_smoke_world(tmp_path):
     result = measure_preconditions(recipe, tmp_path, progress=False)
     table = result['preconditions']
     assert all(table[name]['value'] is not None for name in TARGETS if name != 'diversity')
+    control = result['measurements']['control']  # the positive control trained and scored at stage 0
+    assert set(control['arms']) == {'base', 'math/full', 'math/full@2x'}
+    assert control['arms']['math/full@2x']['steps'] == 2 * control['arms']['math/full']['steps'] > 0
+    assert 'ci95' in table['distillation_gain'] and result['measurements']['most_accurate_teacher'] in recipe.teachers
     assert table['teachers']['value'] == len(recipe.teachers)
     assert table['pool_exact_overlap']['value'] == 0
     assert (tmp_path / 'preconditions.json').exists() and (tmp_path / 'student' / 'eval.json').exists()
