@@ -23,7 +23,7 @@ __all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV
            'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
            'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'whole_checkpoint',
            'stage_file', 'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes',
-           'changed_modules', 'file_lock', 'quiet', 'environ', 'in_ipython', 'say', 'progress_line', 'derive_seed',
+           'changed_modules', 'file_lock', 'quiet', 'scoped_env', 'in_ipython', 'say', 'progress_line', 'derive_seed',
            'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
@@ -505,7 +505,7 @@ def quiet():
 
 # %% ../nbs/00_core.ipynb #b5028109
 @contextmanager
-def environ(env: dict):
+def scoped_env(env: dict):
     "Environment variables `env` set for the duration (a child process started inside inherits them), then restored."
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import JsonlError, config_hash, derive_seed, environ, provenance, read_jsonl, write_json, write_jsonl
+from .core import JsonlError, config_hash, derive_seed, provenance, scoped_env, read_jsonl, write_json, write_jsonl
 from .recipe import RecipeError, SamplingParams
 from .data import find_data_dir, load_problems, spec_options
 from .grade import THINK_OPEN, last_boxed
@@ -581,7 +581,7 @@ def start(self: VLLMReplicas):
         jobs = ctx.Queue()
         process = ctx.Process(target=_replica_main, name=f'vllm-replica-{k}',
                               args=(self.local.where, self.options, jobs, self.results, os.getpid()))
-        with environ(env):
+        with scoped_env(env):
             process.start()
         self.workers.append((process, jobs))
     _LIVE_ENGINE.append(self)

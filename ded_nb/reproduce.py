@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from papermill.translators import PythonTranslator, papermill_translators
 from . import __version__
-from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, environ, package_file, project_root, read_json, read_jsonl, say, write_json
+from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, read_jsonl, say, scoped_env, write_json
 from .core import results_digest
 from .recipe import PROFILES, RECORD_ENV, load_recipe, parse_problem_spec, recipe_to_dict
 from .data import find_data_dir, recipe_problems, spec_options
@@ -541,7 +541,7 @@ def reproduce(
     _build_world_first(steps, dry_run)
     log, digests = [], {}
     # stage kernels inherit these: `DED_RETRAIN` makes runs finished before now stale; `DED_RECORD` records preconditions
-    with environ({RETRAIN_ENV: str(time.time())} if retrain and not dry_run else {}), environ({RECORD_ENV: '1'} if record else {}):
+    with scoped_env({RETRAIN_ENV: str(time.time())} if retrain and not dry_run else {}), scoped_env({RECORD_ENV: '1'} if record else {}):
         for i, step in enumerate(steps, 1):
             if step['runs'] and not dry_run and not force:  # its inputs have run by now: are their results new?
                 runs, why = stage_status(Path(step['run_dir']), step['needs'], set(), digests)
