@@ -308,8 +308,15 @@ def precondition_opening(world: dict | None) -> list[str]:
     else:
         how = ('recorded, not enforced for this profile: every comparison below may say more about this world than '
                'about DED')
+    def shown(name, row):  # as the table shows it: shares in %, differences in points, with the interval where measured
+        value = '–' if row['value'] is None else _shown(name, row['value'])
+        if 'ci95' in row:
+            value += f" [{100 * row['ci95'][0]:+.1f}, {100 * row['ci95'][1]:+.1f}]"
+        why = 'not measured' if row['value'] is None else 'its interval reaches 0' if row['shortfall'] == 0 else 'not met'
+        return f"- `{name}` ({DESCRIPTIONS.get(name, '')}): {value}, target {_target_shown(name, row['target'])} — {why}"
+
     return [f'**{len(missed)} of the {len(table)} preconditions of the world failed** ({how}):', '',
-            *[f"- `{line.split(':')[0]}` ({DESCRIPTIONS.get(line.split(':')[0], '')}):{line.split(':', 1)[1]}" for line in missed], '']
+            *[shown(name, row) for name, row in table.items() if not row['met']], '']
 
 # %% ../nbs/15_report.ipynb #5dfaaa0e
 def section_world(world: dict | None, source: str) -> list[str]:
@@ -631,8 +638,8 @@ def headline_sentence(row: dict) -> str:
     }[row['outcome']]
     text = (f"**{row['id']}** ({row['claim']}): `{c['a']}` − `{c['b']}` on {c['suite']} = {diff_pts(c)} points "
             f"({c['covers']}) — {said}.")
-    sa, sb = c.get('steps') or (None, None)
-    if sa != sb:  # the paper's protocol gave the arms different steps: what the steps alone predict, and equal steps
+    sa, sb = c.get('steps') or (0, 0)
+    if sa != sb and sa > 0 and sb > 0:  # two trained arms the protocol gave different steps: the steps' share, equal steps
         text += f' The arms trained {sa} and {sb} optimizer steps'
         text += (f"; the steps alone predict {100 * c['steps_only']:+.1f} points (the study's step law)."
                  if c.get('steps_only') is not None else '.')
