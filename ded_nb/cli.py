@@ -14,7 +14,7 @@ from .data import DataNotFoundError, ProblemSpecError, benchmark_table, decontam
 from .evaluate import check_recipe_sources, evaluate_suites, grade_file, measure_world
 from .generate import CompletionCache, SamplingParams, generate_file
 from .models import cache_root, load_tokenizer
-from .recipe import PROFILES, RecipeError, load_recipe, recipe_to_dict, recipe_yaml
+from .recipe import PROFILES, PreconditionError, RecipeError, load_recipe, recipe_to_dict, recipe_yaml
 from .sandbox import Limits, SandboxUnavailable
 from .sft import distill_corpus, read_corpus, sft_job, show_sample
 from .teacher import run_teacher_study
@@ -454,6 +454,7 @@ def user_errors() -> tuple:
         ProblemSpecError,
         DataNotFoundError,
         RecipeError,
+        PreconditionError,
         StageError,
         StudyError,
         SandboxUnavailable,

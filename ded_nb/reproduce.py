@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from papermill.translators import PythonTranslator, papermill_translators
 from . import __version__
-from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, read_jsonl, say, scoped_env, write_json
+from .core import PROGRESS_LOG_ENV, RunDir, changed_modules, config_hash, package_file, project_root, read_json, read_jsonl, say, scoped_env, stage_file, write_json
 from .core import results_digest
-from .recipe import PROFILES, RECORD_ENV, load_recipe, parse_problem_spec, recipe_to_dict
+from .recipe import PROFILES, RECORD_ENV, PreconditionError, enforce_preconditions, load_recipe, parse_problem_spec
+from .recipe import preconditions_enforced, recipe_to_dict
 from .data import find_data_dir, recipe_problems, spec_options
 from .distill import planned_arms
 from .evaluate import check_recipe_sources
@@ -24,7 +25,8 @@ from .world import ZOOS, get_world, world_hash
 # %% auto #0
 __all__ = ['STAGES', 'Stage', 'stages_dir', 'notebook_digest', 'finished_digest', 'stage_status', 'plan', 'sft_compute_estimate',
            'lcb_window_estimate', 'plan_estimate', 'plan_estimate_text', 'StageError', 'notebook_parameters',
-           'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'reproduce']
+           'StageParameters', 'stage_parameters', 'follow_progress', 'run_stage', 'stage_times', 'check_recorded_world',
+           'reproduce']
 
 # %% ../nbs/16_reproduce.ipynb #1824ea5d
 @dataclass
@@ -521,6 +523,20 @@ def _build_world_first(steps: list, dry_run: bool):
     say(f'world {name!r} ready in {time.time() - start:.0f} s: {world.path}')
     return world
 
+# %% ../nbs/16_reproduce.ipynb #062a0606
+def check_recorded_world(
+    run_dir,  # a finished world stage's folder
+    recipe,  # the recipe of this run
+) -> None:
+    "Stop a run that enforces the preconditions when its finished world stage only recorded them (`--record`), as that stage would have."
+    result = read_json(stage_file(run_dir, 'world'))
+    if result.get('recorded_by_request') and preconditions_enforced(recipe):
+        try:
+            enforce_preconditions(result['preconditions'], True)
+        except PreconditionError as e:
+            raise PreconditionError(f'{e}\n  (recorded by an earlier `ded reproduce --record` run in {run_dir}; this run '
+                                    'enforces them: add --record to run on)') from None
+
 # %% ../nbs/16_reproduce.ipynb #1a53c5ac
 def reproduce(
     profile: str = 'tiny',  # a recipe profile or a recipe JSON file
@@ -549,6 +565,8 @@ def reproduce(
             selected = only is None or step['stage'] in only
             say(_status_line(i, len(steps), step, selected, dry_run))
             if not step['runs']:
+                if step['stage'] == 'world' and not dry_run:  # finished by a `--record` run: enforce as the stage would
+                    check_recorded_world(Path(step['run_dir']), load_recipe(profile, list(overrides)))
                 digests[step['stage']] = finished_digest(Path(step['run_dir']), step['stage'])
                 log.append({**step, 'status': 'skip'})
                 continue
