@@ -22,7 +22,7 @@ __all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV
            'RecordError', 'record_from_dict', 'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write',
            'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
            'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'whole_checkpoint',
-           'stage_file', 'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes',
+           'stage_file', 'draw_dir', 'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes',
            'changed_modules', 'file_lock', 'quiet', 'scoped_env', 'in_ipython', 'say', 'progress_line', 'derive_seed',
            'seed_everything']
 
@@ -385,6 +385,14 @@ def stage_file(
 ) -> Path:
     "The path of a stage's `role` file in its run folder."
     return Path(folder) / STAGE_FILES[stage][role]
+
+# %% ../nbs/00_core.ipynb #8edfd582
+def draw_dir(
+    folder,  # the curation stage's run folder
+    draw: int,  # the corpus draw (`ded_nb.recipe.draw_of`)
+) -> Path:
+    "Where corpus draw `draw` keeps its samples and `corpora/`: the folder itself for draw 0, `draws/<draw>/` in it for the others."
+    return Path(folder) if draw == 0 else Path(folder) / 'draws' / str(draw)
 
 # %% ../nbs/00_core.ipynb #a263d98c
 VOLATILE_KEYS = ('provenance', 'seconds', 'tokens_per_s')  # what may differ between two runs with equal results

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
-from .core import Problem, read_jsonl, write_jsonl, write_json, stage_file
+from .core import Problem, draw_dir, read_jsonl, write_jsonl, write_json, stage_file
 from .grade import think_format_ok
-from .recipe import Recipe, RecipeError
+from .recipe import Recipe, RecipeError, draw_recipe, n_draws
 from .data import curation_pools, decontaminate, eval_suites
 from .evaluate import as_backend, generate_and_grade, recipe_resources
 from .models import encode_chat, load_tokenizer
@@ -461,6 +461,43 @@ def check_length_budget(recipe: Recipe, tokenizer, questions: list[str]) -> dict
         'sft_max_length': recipe.sft.max_length,
     }
 
+# %% ../nbs/11_curate.ipynb #18994a16
+def _curate_draw(
+    recipe,  # the recipe of one corpus draw (`ded_nb.recipe.draw_recipe`)
+    teacher: str,  # the chosen teacher
+    pools: dict,  # domain -> problems
+    tok,  # the student's tokenizer
+    out: Path,  # the draw's folder (`ded_nb.core.draw_dir`)
+    world,  # the tiny world
+    cache,  # the completion cache
+    progress: bool,  # progress bars
+) -> dict:
+    "One corpus draw: each domain's samples, pass rates, arms and length extremes, and the mixed corpus; its summary."
+    C = recipe.curation
+    (out / 'corpora').mkdir(parents=True, exist_ok=True)
+    samples, rates, arms = {}, {}, {}
+    for domain, pool in pools.items():
+        samples[domain], rates[domain], arms[domain] = _curate_domain(
+            recipe, teacher, domain, pool, tok, out, world, cache, progress
+        )
+    mixed = None
+    if set(pools) <= set(C.mix_target) and len(pools) > 1:
+        head = recipe.study.headline_arm  # the mixed corpus (Table 5) mixes the headline corpora of the domains
+        mixed = mix_corpora({d: arms[d][head].kept for d in pools}, C.mix_target, C.sampling.seed)
+        save_trajectories(mixed, out / 'corpora' / f'mixed-{head}.jsonl')
+    return {
+        'sampling_seeds': {'teacher': C.sampling.seed, 'student': C.student_sampling.seed},
+        'funnels': {d: {arm: f.steps for arm, f in a.items()} for d, a in arms.items()},
+        'teacher_accuracy': {d: sum(bool(t.correct) for t in s) / len(s) for d, s in samples.items()},
+        'student_pass_rate_mean': {d: sum(r.values()) / max(1, len(r)) for d, r in rates.items()},
+        'mixed': None
+        if mixed is None
+        else {
+            'samples': len(mixed),
+            'by_domain': {d: sum(t.meta['kind'] == ('code' if d == 'code' else 'math') for t in mixed) for d in pools},
+        },
+    }
+
 # %% ../nbs/11_curate.ipynb #b130f570
 def curation_study(
     recipe,  # a `ded_nb.recipe.Recipe`: every curation value comes from it
@@ -472,10 +509,9 @@ def curation_study(
     eval_problems: list | None = None,  # evaluation questions to check the pools against (decontamination)
     progress: bool = True,  # progress bars
 ) -> dict:
-    "Stage 2: samples, pass rates, the four arms per domain, length extremes and the mix; written to `out_dir`."
+    "Stage 2: per corpus draw, samples, pass rates, the four arms per domain, length extremes and the mix; written to `out_dir`."
 
     C, out = recipe.curation, Path(out_dir)
-    (out / 'corpora').mkdir(parents=True, exist_ok=True)
     tok = load_tokenizer(recipe.student, world)  # its tokenizer alone: the weights are not needed here
     budget = check_length_budget(recipe, tok, [p.question for pool in pools.values() for p in pool])
     overlaps = (
@@ -493,29 +529,15 @@ def curation_study(
         if eval_problems
         else None
     )
-    samples, rates, arms = {}, {}, {}
-    for domain, pool in pools.items():
-        samples[domain], rates[domain], arms[domain] = _curate_domain(
-            recipe, teacher, domain, pool, tok, out, world, cache, progress
-        )
-    mixed = None
-    if set(pools) <= set(C.mix_target) and len(pools) > 1:
-        head = recipe.study.headline_arm  # the mixed corpus (Table 5) mixes the headline corpora of the domains
-        mixed = mix_corpora({d: arms[d][head].kept for d in pools}, C.mix_target, C.sampling.seed)
-        save_trajectories(mixed, out / 'corpora' / f'mixed-{head}.jsonl')
+    draws = [_curate_draw(draw_recipe(recipe, d), teacher, pools, tok, draw_dir(out, d), world, cache, progress)
+             for d in range(n_draws(recipe))]
+    first = {k: v for k, v in draws[0].items() if k != 'sampling_seeds'}
     result = {
         'teacher': teacher,
-        'funnels': {d: {arm: f.steps for arm, f in a.items()} for d, a in arms.items()},
+        **first,  # draw 0, the corpus a single-draw recipe trains on
         'decontamination_overlaps': overlaps,
         'length_budget': budget,
-        'teacher_accuracy': {d: sum(bool(t.correct) for t in s) / len(s) for d, s in samples.items()},
-        'student_pass_rate_mean': {d: sum(r.values()) / max(1, len(r)) for d, r in rates.items()},
-        'mixed': None
-        if mixed is None
-        else {
-            'samples': len(mixed),
-            'by_domain': {d: sum(t.meta['kind'] == ('code' if d == 'code' else 'math') for t in mixed) for d in pools},
-        },
+        'draws': draws,
         'params': {'M': C.M, 'k': C.k, **asdict(C)},
     }
     write_json(stage_file(out, 'curation'), result)

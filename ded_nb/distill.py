@@ -11,20 +11,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from .core import derive_seed, progress_line, quiet, read_json, read_jsonl, write_json, write_jsonl
-from .recipe import ARM_CORPORA, SFTProfile, stage_hypotheses
+from .core import derive_seed, draw_dir, progress_line, quiet, read_json, read_jsonl, write_json, write_jsonl
+from .recipe import ARM_CORPORA, SFTProfile, draw_of, n_draws, stage_hypotheses
 from .sft import cached_train_sft, read_corpus, sft_run_parts, sft_steps, train_sft
 from .evaluate import evaluate_model
 from .generate import CompletionCache, release_engines
 from .models import cache_root
-from .sftcache import SFTCache, run_key
+from .sftcache import SFTCache, corpus_digest, run_key
 from .stats import compare, interval, score_matrix
 from .world import get_world, training_pairs
 
 # %% auto #0
-__all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'check_arm_sizes',
-           'distillation_arms', 'planned_arms', 'distillation_experiments', 'step_law', 'guard_experiments',
-           'chosen_arm']
+__all__ = ['distill_and_evaluate', 'Arm', 'run_arms', 'experiment', 'subset_rows', 'replay_rows', 'StudyError', 'draw_corpora',
+           'check_arm_sizes', 'distillation_arms', 'planned_arms', 'distillation_experiments', 'step_law',
+           'guard_experiments', 'chosen_arm']
 
 # %% ../nbs/12_distill.ipynb #0c3f6e4a
 def _result_stands(
@@ -66,6 +66,7 @@ def distill_and_evaluate(
         )
         result = {
             'samples': 0,
+            'corpus_sha256': corpus_digest(pairs),
             'training': 'none',
             'seed': seed,
             'sft': None,
@@ -90,6 +91,7 @@ def distill_and_evaluate(
     )
     result = {
         'samples': len(pairs),
+        'corpus_sha256': corpus_digest(pairs),
         'seed': seed,
         'sft': {k: v for k, v in metrics.items() if k != 'log'},
         'training': 'reused' if metrics.get('reused') else 'trained',
@@ -197,6 +199,7 @@ def experiment(
     pairs: list,  # (a, b) arm names compared on every suite
     suites: list[str],  # the suites of the comparisons
     headlines: dict | None = None,  # (a, b, suite) -> the pre-registered headline id, for the comparisons that are
+    draws: bool = False,  # each training seed trained on its own corpus draw (`ded_nb.recipe.n_draws`)
 ) -> dict:
     "An experiment as `results.json` holds it: arms with their 95 % intervals, and paired comparisons with verdicts."
 
@@ -204,19 +207,22 @@ def experiment(
     matrices = {suite: _score_matrices(runs, suite) for suite in suites}
     arms = {
         name: {
-            'samples': rs[0]['samples'],
-            'steps': (rs[0].get('sft') or {}).get('steps', 0),
+            'samples': min(r['samples'] for r in rs),  # each seed's corpus draw may hold another number
+            'samples_by_seed': [r['samples'] for r in rs],
+            'steps': round(statistics.mean((r.get('sft') or {}).get('steps', 0) for r in rs)),
             'seeds': [r['seed'] for r in rs],
-            'scores': {suite: interval(matrices[suite][name]) for suite in suites},
+            'corpus_sha256': [r.get('corpus_sha256') for r in rs],
+            'scores': {suite: interval(matrices[suite][name], draws=draws) for suite in suites},
         }
         for name, rs in runs.items()
     }
     comparisons = []
     for suite in suites:
-        for c in compare(matrices[suite], pairs, suite):
+        for c in compare(matrices[suite], pairs, suite, draws=draws):
             comparisons.append({**c, 'headline': headlines.get((c['a'], c['b'], suite))})
     return {
         'claim': claim,
+        'draws': draws,
         'n_items': {suite: matrices[suite][next(iter(runs))].shape[1] for suite in suites},
         'seeds': sorted({r['seed'] for rs in runs.values() for r in rs}),
         'arms': arms,
@@ -248,19 +254,30 @@ def replay_rows(world, student: str, n: int, seed: int) -> list[dict]:
 class StudyError(RuntimeError):
     "The study cannot answer its questions with what curation gave it: names the arm, its size and the rule."
 
+# %% ../nbs/12_distill.ipynb #6289054f
+def draw_corpora(
+    recipe,  # its seeds and `curation.per_seed_draws`
+    corpora,  # the curation stage's `corpora/` folder (draw 0's)
+) -> dict:
+    "`{seed: corpora folder}`: each training seed's corpus draw (`ded_nb.recipe.draw_of`, `ded_nb.core.draw_dir`)."
+    corpora = Path(corpora)
+    return {s: draw_dir(corpora.parent, draw_of(recipe, s)) / corpora.name for s in recipe.seeds}
+
 # %% ../nbs/12_distill.ipynb #92c68b63
 def check_arm_sizes(
-    recipe,  # its `study.min_arm_samples` and `study.may_be_empty`, its curation domains
-    corpora,  # the curation stage's `corpora/` folder
+    recipe,  # its `study.min_arm_samples` and `study.may_be_empty`, its curation domains and corpus draws
+    corpora,  # the curation stage's `corpora/` folder (draw 0's; the others beside it, `draw_corpora`)
 ) -> dict:
-    "`{arm: samples}` of the paper's arms of every domain; raise `StudyError` naming each one under the minimum."
-    S, corpora = recipe.study, Path(corpora)
-    sizes = {f'{d}/{a}': sum(1 for _ in read_jsonl(corpora / f'{d}-{a}.jsonl'))
-             for d in recipe.curation.pools for a in S.arms}
+    "`{arm: samples}` of the paper's arms of every domain, the smallest over corpus draws; raise `StudyError` naming each one under the minimum."
+    S, draws = recipe.study, sorted(set(draw_corpora(recipe, corpora).values()))
+    by_draw = {folder: {f'{d}/{a}': sum(1 for _ in read_jsonl(folder / f'{d}-{a}.jsonl'))
+                        for d in recipe.curation.pools for a in S.arms} for folder in draws}
+    sizes = {arm: min(sizes[arm] for sizes in by_draw.values()) for arm in by_draw[draws[0]]}
+    where = ', '.join(map(str, draws)) if len(draws) == 1 else f'{len(draws)} corpus draws ({draws[0]}, ...)'
     short = [f'{arm} ({n})' for arm, n in sizes.items() if n < S.min_arm_samples and arm.split('/')[0] not in S.may_be_empty]
     if short:
         raise StudyError(f'{", ".join(short)}: fewer samples than study.min_arm_samples = {S.min_arm_samples}, in '
-                         f'{corpora}; an arm that small compares nothing (set study.may_be_empty for a domain that '
+                         f'{where}; an arm that small compares nothing (set study.may_be_empty for a domain that '
                          'may come out empty)')
     allowed = [f'{arm} ({n})' for arm, n in sizes.items() if n < S.min_arm_samples and arm.split('/')[0] in S.may_be_empty]
     if allowed:  # run, and said: their comparisons carry no verdict (`guard_experiments`)
@@ -271,59 +288,64 @@ def check_arm_sizes(
 # %% ../nbs/12_distill.ipynb #7c1d2e0a
 def distillation_arms(
     recipe,  # a `ded_nb.recipe.Recipe` (its `controls` say which controls run)
-    corpora,  # the curation stage's `corpora/` folder
+    corpora,  # the curation stage's `corpora/` folder (draw 0's; each seed reads its own draw's, `draw_corpora`)
     out_dir,  # the control corpora go to `out_dir/corpora/`
     world=None,  # the tiny world (for the replay control)
 ) -> list[Arm]:
-    "Every arm of the distillation study: the paper's arms and the recipe's controls."
-    C, E, corpora, made = recipe.controls, recipe.evaluation, Path(corpora), Path(out_dir) / 'corpora'
+    "Every arm of the distillation study, each seed on its own corpus draw: the paper's arms and the recipe's controls."
+    C, E, made = recipe.controls, recipe.evaluation, Path(out_dir) / 'corpora'
     paper_arms, headline = recipe.study.arms, recipe.study.headline_arm
     seeds, second = list(recipe.seeds), list(recipe.seeds[: C.secondary_seeds])
     in_headlines = {arm for h in stage_hypotheses(recipe, 'distillation').values() for arm in (h['a'], h['b'])}
+    folders = draw_corpora(recipe, corpora)
 
     def seeds_of(name):  # every seed for an arm of a headline comparison, the secondary seeds for the others
         return seeds if name in in_headlines else second
 
+    def curated(stem, on):  # a curation corpus, each seed its draw's file
+        return {s: str(folders[s] / f'{stem}.jsonl') for s in on}
+
+    def drawn(name, on, rows_of):  # a control corpus made for each seed from its draw: `rows_of(seed)`
+        return {s: _write_corpus(made / f'{name}.seed{s}.jsonl', rows_of(s)) for s in on}
+
+    def rows(s, stem):
+        return list(read_jsonl(folders[s] / f'{stem}.jsonl'))
+
     on_math, on_code, on_all = list(E.math_suites), list(E.code_suites), list(E.suites)
-    rows = {arm: list(read_jsonl(corpora / f'math-{arm}.jsonl')) for arm in paper_arms}
     arms = [Arm('base', _write_corpus(made / 'empty.jsonl', []), on_all, seeds[:1])]
-    arms += [Arm(f'math/{a}', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}')) for a in paper_arms]
-    curated = [a for a in paper_arms if a != 'full']
-    if C.equal_steps:
-        steps = sft_steps(len(rows['full']), recipe.sft)
-        arms += [Arm(f'math/{a}@steps', str(corpora / f'math-{a}.jsonl'), on_math, seeds_of(f'math/{a}@steps'),
-                     max_steps=steps) for a in curated]
+    arms += [Arm(f'math/{a}', curated(f'math-{a}', seeds_of(f'math/{a}')), on_math, seeds_of(f'math/{a}')) for a in paper_arms]
+    curated_arms = [a for a in paper_arms if a != 'full']
+    if C.equal_steps:  # every draw's `full` holds one sample per pool question: the same steps on every seed
+        steps = sft_steps(len(rows(seeds[0], 'math-full')), recipe.sft)
+        arms += [Arm(f'math/{a}@steps', curated(f'math-{a}', seeds_of(f'math/{a}@steps')), on_math,
+                     seeds_of(f'math/{a}@steps'), max_steps=steps) for a in curated_arms]
     if C.random_same_size:  # drawn from every sample the teacher wrote (M per question): a curated arm may hold more
-        samples = list(read_jsonl(corpora.parent / 'samples-math.jsonl'))  # than `full` (P per question)
-        for a in curated:
-            subset = subset_rows(samples, len(rows[a]), derive_seed(seeds[0], 'random', a))
-            arms.append(Arm(f'math/random@{a}', _write_corpus(made / f'math-random@{a}.jsonl', subset), on_math,
-                            seeds_of(f'math/random@{a}')))
+        for a in curated_arms:  # than `full` (P per question)
+            name, on = f'math/random@{a}', seeds_of(f'math/random@{a}')
+            arms.append(Arm(name, drawn(f'math-random@{a}', on, lambda s: subset_rows(
+                list(read_jsonl(folders[s].parent / 'samples-math.jsonl')), len(rows(s, f'math-{a}')),
+                derive_seed(s, 'random', a))), on_math, on))
     for f in C.size_fractions:
-        subset = subset_rows(rows['full'], round(f * len(rows['full'])), derive_seed(seeds[0], 'random', f))
-        arms.append(Arm(f'math/random-{f:g}', _write_corpus(made / f'math-random-{f:g}.jsonl', subset), on_math, second))
+        arms.append(Arm(f'math/random-{f:g}', drawn(f'math-random-{f:g}', second, lambda s: subset_rows(
+            rows(s, 'math-full'), round(f * len(rows(s, 'math-full'))), derive_seed(s, 'random', f))), on_math, second))
     if C.replay_share > 0 and world is not None:
-        head = rows[headline]
-        n = math.ceil(C.replay_share * len(head) / (1 - C.replay_share))  # the replay's share of the mixed corpus
-        mixed = head + replay_rows(world, recipe.student, n, derive_seed(seeds[0], 'replay'))
-        arms.append(Arm(f'math/{headline}+replay', _write_corpus(made / f'math-{headline}+replay.jsonl', mixed),
-                        on_math, second))
+        def mixed(s):  # the replay's share of the mixed corpus
+            head = rows(s, f'math-{headline}')
+            n = math.ceil(C.replay_share * len(head) / (1 - C.replay_share))
+            return head + replay_rows(world, recipe.student, n, derive_seed(s, 'replay'))
+        arms.append(Arm(f'math/{headline}+replay', drawn(f'math-{headline}+replay', second, mixed), on_math, second))
     if recipe.lora is not None:
-        arms.append(Arm('math/full-lora', str(corpora / 'math-full.jsonl'), on_math, second, lora=True))
+        arms.append(Arm('math/full-lora', curated('math-full', second), on_math, second, lora=True))
     with_code = 'code' in recipe.curation.pools  # a recipe without a code pool has no code arms and no Table 5
     if with_code:
-        arms += [Arm(f'code/{a}', str(corpora / f'code-{a}.jsonl'), on_code, second) for a in paper_arms]
+        arms += [Arm(f'code/{a}', curated(f'code-{a}', second), on_code, second) for a in paper_arms]
     if C.paper_tables and with_code:
-        arms += [
-            Arm('t5/math_only', str(corpora / f'math-{headline}.jsonl'), on_all, second),
-            Arm('t5/code_only', str(corpora / f'code-{headline}.jsonl'), on_all, second),
-            Arm('t5/mixed', str(corpora / f'mixed-{headline}.jsonl'), on_all, second),
-        ]
+        arms += [Arm('t5/math_only', curated(f'math-{headline}', second), on_all, second),
+                 Arm('t5/code_only', curated(f'code-{headline}', second), on_all, second),
+                 Arm('t5/mixed', curated(f'mixed-{headline}', second), on_all, second)]
     if C.paper_tables:
-        arms += [
-            Arm('t7/longest', str(corpora / 'math-longest.jsonl'), on_math, second),
-            Arm('t7/shortest', str(corpora / 'math-shortest.jsonl'), on_math, second),
-        ]
+        arms += [Arm('t7/longest', curated('math-longest', second), on_math, second),
+                 Arm('t7/shortest', curated('math-shortest', second), on_math, second)]
     return arms
 
 # %% ../nbs/12_distill.ipynb #897d1de3
@@ -332,12 +354,11 @@ def planned_arms(recipe) -> list[Arm]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        corpora = Path(tmp) / 'corpora'
-        names = [f'{d}-{a}' for d in recipe.curation.pools for a in (*ARM_CORPORA, 'longest', 'shortest')]
-        for name in [*names, *(f'mixed-{a}' for a in ARM_CORPORA)]:
-            _write_corpus(corpora / f'{name}.jsonl', [])
-        _write_corpus(Path(tmp) / 'samples-math.jsonl', [])
-        return distillation_arms(recipe, corpora, Path(tmp) / 'out')
+        stems = [f'{d}-{a}' for d in recipe.curation.pools for a in (*ARM_CORPORA, 'longest', 'shortest')]
+        for draw in range(n_draws(recipe)):  # each draw's folder, laid out as curation lays it out
+            for stem in [*stems, *(f'mixed-{a}' for a in ARM_CORPORA), '../samples-math']:
+                _write_corpus(draw_dir(tmp, draw) / 'corpora' / f'{stem}.jsonl', [])
+        return distillation_arms(recipe, Path(tmp) / 'corpora', Path(tmp) / 'out')
 
 # %% ../nbs/12_distill.ipynb #7c1d2e0d
 def _suite_of(recipe, role: str) -> str:
@@ -391,7 +412,7 @@ def distillation_experiments(
         present = {a: runs[a] for a in arm_names if a in runs}
         pairs = [(a, b) for a, b in pairs if a in present and b in present]
         if pairs:
-            out[name] = experiment(claim, present, pairs, list(suites), headlines)
+            out[name] = experiment(claim, present, pairs, list(suites), headlines, n_draws(recipe) > 1)
     for c in out.get('equal_steps', {}).get('comparisons', []):  # a headline's comparison at equal steps, beside it
         hid = headlines.get((c['a'].removesuffix('@steps'), c['b'].removesuffix('@steps'), c['suite']))
         if hid and c['b'].endswith('@steps'):

@@ -46,7 +46,7 @@ def run_distillation(
         'benchmarked': {**benchmarked, 'fingerprint': model_fingerprint(benchmarked['final_model'])},
         'arms': [{'arm': a.name, 'seeds': len(a.seeds), 'steps': a.max_steps or 'epochs', 'lora': a.lora,
                   'suites': list(a.suites)} for a in arms],
-        'runs': {name: [{k: r[k] for k in ('samples', 'seed', 'final_model')} for r in rs] for name, rs in runs.items()},
+        'runs': {name: [{k: r.get(k) for k in ('samples', 'seed', 'final_model', 'corpus_sha256')} for r in rs] for name, rs in runs.items()},
     }
     write_json(stage_file(out, 'distillation'), result)
     return result

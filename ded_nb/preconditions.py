@@ -8,8 +8,8 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 from rapidfuzz.distance import Levenshtein
-from .core import write_json, stage_file
-from .recipe import PRECONDITION_TARGETS, check_preconditions, greedy_params, preconditions_enforced
+from .core import draw_dir, write_json, stage_file
+from .recipe import PRECONDITION_TARGETS, check_preconditions, draw_of, draw_recipe, greedy_params, n_draws, preconditions_enforced
 from .generate import release_engines, why_not_teacher_forced
 from .distill import Arm, _write_corpus, experiment, run_arms
 from .sft import sft_steps
@@ -181,7 +181,7 @@ def domain_suites(recipe) -> dict:
 # %% ../nbs/18_preconditions.ipynb #81150be4
 def control_arms(
     recipe,  # `preconditions.control_seeds`, the seeds, the main and OOD suites
-    corpus: str,  # the most accurate teacher's full corpus (JSONL)
+    corpus: str | dict,  # the most accurate teacher's full corpus (JSONL), or {seed: JSONL}, each seed its corpus draw
     empty: str,  # an empty corpus: the base student
     steps: int,  # the protocol's optimizer steps on `corpus`
 ) -> list:
@@ -231,17 +231,21 @@ def measure_control(
     cache,  # the completion cache
     progress: bool,  # progress bars
 ) -> dict | None:
-    "The positive control (`control_arms`) on `teacher`'s first sample per pool question, as an `experiment`; None when `control_seeds` is 0."
+    "The positive control (`control_arms`) on `teacher`'s first sample per pool question, each seed on its corpus draw, as an `experiment`; None when `control_seeds` is 0."
     if recipe.preconditions.control_seeds == 0:
         return None
-    first = sample_trajectories(teacher, pool, replace(recipe.curation.sampling, n=1), student_tokenizer, world, cache,
-                                **recipe.run_options(teacher), progress=progress, desc=f'{_teacher_name(teacher)} full corpus')
-    corpus = save_trajectories(first, out / 'corpora' / 'math-full.jsonl')
-    arms = control_arms(recipe, str(corpus), _write_corpus(out / 'corpora' / 'empty.jsonl', []),
-                        sft_steps(len(first), recipe.sft))
+    draws = {s: draw_of(recipe, s) for s in recipe.seeds[: recipe.preconditions.control_seeds]}
+    corpora = {}
+    for d in sorted(set(draws.values())):  # each draw: the teacher's first sample per question under the draw's seed
+        params = replace(draw_recipe(recipe, d).curation.sampling, n=1)
+        first = sample_trajectories(teacher, pool, params, student_tokenizer, world, cache, **recipe.run_options(teacher),
+                                    progress=progress, desc=f'{_teacher_name(teacher)} full corpus, draw {d}')
+        corpora[d] = str(save_trajectories(first, draw_dir(out, d) / 'corpora' / 'math-full.jsonl'))
+    arms = control_arms(recipe, {s: corpora[d] for s, d in draws.items()},
+                        _write_corpus(out / 'corpora' / 'empty.jsonl', []), sft_steps(len(pool), recipe.sft))
     runs = run_arms(recipe, arms, out, suites)
     found = experiment('distillation from the most accurate teacher raises the student', runs,
-                       [('math/full', 'base'), ('math/full@2x', 'math/full')], list(suites))
+                       [('math/full', 'base'), ('math/full@2x', 'math/full')], list(suites), draws=n_draws(recipe) > 1)
     return {'teacher': teacher, **found}
 
 # %% ../nbs/18_preconditions.ipynb #3078b29e

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import yaml
 from fastcore.basics import patch
-from .core import package_file
+from .core import derive_seed, package_file
 
 # %% auto #0
 __all__ = ['PRECONDITION_TARGETS', 'RECORD_ENV', 'DESCRIPTIONS', 'ARM_CORPORA', 'TEACHER_ROLES', 'PROFILES', 'SPEC_FIELDS',
@@ -18,7 +18,8 @@ __all__ = ['PRECONDITION_TARGETS', 'RECORD_ENV', 'DESCRIPTIONS', 'ARM_CORPORA', 
            'Preconditions', 'shortfall', 'check_preconditions', 'PreconditionError', 'failures',
            'preconditions_enforced', 'enforce_preconditions', 'Hypothesis', 'Study', 'Engine', 'Recipe', 'check_recipe',
            'recipe_to_dict', 'recipe_from_dict', 'parse_override', 'apply_overrides', 'profile_file', 'merge_profile',
-           'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses', 'recipe_yaml']
+           'problem_specs', 'read_profile', 'load_recipe', 'stage_hypotheses', 'n_draws', 'draw_of', 'draw_recipe',
+           'recipe_yaml']
 
 # %% ../nbs/14_recipe.ipynb #e62ee472
 @dataclass
@@ -143,6 +144,7 @@ class Curation:
     mix_target: dict[str, int] = field(default_factory=dict)  # domain -> samples of the mixed corpus (Table 5)
     decontamination_n: int = 8  # word n-gram length of the pool-vs-evaluation overlap check
     decontamination_ignore_common: int = 5  # ignore n-grams found in more pool questions than this (templates)
+    per_seed_draws: bool = False  # each training seed its own teacher draw (M samples) and student pass rates; else one draw for all
 
     @property
     def M(self) -> int:
@@ -751,6 +753,33 @@ def stage_hypotheses(
     "The recipe's pre-registered hypotheses one study stage tests: id -> fields, as its results store them."
     teacher = {'teacher_study': True, 'distillation': False}[stage]
     return {hid: asdict(h) for hid, h in recipe.study.hypotheses.items() if (h.experiment == 'teacher_choice') == teacher}
+
+# %% ../nbs/14_recipe.ipynb #9a1255f6
+def n_draws(recipe: Recipe) -> int:
+    "How many corpus draws curation makes: one per training seed with `curation.per_seed_draws`, else one."
+    return len(recipe.seeds) if recipe.curation.per_seed_draws else 1
+
+# %% ../nbs/14_recipe.ipynb #aafc0495
+def draw_of(
+    recipe: Recipe,
+    seed: int,  # a training seed of `recipe.seeds`
+) -> int:
+    "The corpus draw a training seed trains on: its place in `recipe.seeds` (0 when there is one draw)."
+    if seed not in recipe.seeds:
+        raise ValueError(f'seed {seed} is not one of the recipe\'s seeds {list(recipe.seeds)}')
+    return list(recipe.seeds).index(seed) % n_draws(recipe)
+
+# %% ../nbs/14_recipe.ipynb #96fadd1a
+def draw_recipe(
+    recipe: Recipe,
+    draw: int,  # the corpus draw (0: the recipe's own sampling seeds)
+) -> Recipe:
+    "`recipe` with the curation sampling seeds of corpus draw `draw` (the teacher's samples and the student's pass rates)."
+    if draw == 0:
+        return recipe
+    C = recipe.curation
+    reseed = lambda s: replace(s, seed=derive_seed(s.seed, 'draw', draw))
+    return replace(recipe, curation=replace(C, sampling=reseed(C.sampling), student_sampling=reseed(C.student_sampling)))
 
 # %% ../nbs/14_recipe.ipynb #574075b0
 def recipe_yaml(recipe: Recipe) -> str:

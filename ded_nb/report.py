@@ -462,6 +462,13 @@ def section_curation(
         ]
         steps = [[s['step'], s['samples'], s['questions']] for s in arms['right_hard_diverse']]
         L += [md_table(['step (all M samples of the hard questions)', 'samples', 'questions'], steps), '']
+    if len(cur.get('draws', [])) > 1:  # each training seed's own draw of the teacher's samples and the pass rates
+        rows = [[i, f"{dr['sampling_seeds']['teacher']} / {dr['sampling_seeds']['student']}"]
+                + [f"{pct(dr['teacher_accuracy'][d])} % · " + ' / '.join(str(s[-1]['samples']) for s in dr['funnels'][d].values())
+                   for d in cur['funnels']] for i, dr in enumerate(cur['draws'])]
+        L += [f"Corpus draws: each training seed trains on its own draw (draw 0 is the one above). Per domain, the "
+              f"teacher's accuracy and the arms' samples ({' / '.join(next(iter(cur['funnels'].values())))}):", '',
+              md_table(['draw', 'sampling seeds (teacher / student)'] + list(cur['funnels']), rows), '']
     return L
 
 # %% ../nbs/15_report.ipynb #cd3a357f
@@ -488,12 +495,18 @@ def headline_outcome(verdict: str, supports: str) -> str:
         return 'contradicted'
     return 'neither'
 
+# %% ../nbs/15_report.ipynb #f0c1068c
+def _samples_shown(arm: dict) -> str:
+    "An arm's samples: one number, or the range over its seeds' corpus draws."
+    lo, hi = min(arm.get('samples_by_seed') or [arm['samples']]), max(arm.get('samples_by_seed') or [arm['samples']])
+    return f'{lo}' if lo == hi else f'{lo}–{hi}'
+
 # %% ../nbs/15_report.ipynb #cd3a3581
 def experiment_tables(exp: dict) -> list[str]:
     "An experiment's arms (mean [95 % interval] per suite) and comparisons (difference, interval, verdict)."
     suites = list(exp['n_items'])
     arm_rows = [
-        [name, e['samples'], e['steps'], len(e['seeds'])] + [ci_pct(e['scores'][s]) for s in suites]
+        [name, _samples_shown(e), e['steps'], len(e['seeds'])] + [ci_pct(e['scores'][s]) for s in suites]
         for name, e in exp['arms'].items()
     ]
     n_items = ', '.join(f'{s} {n}' for s, n in exp['n_items'].items())
@@ -507,8 +520,10 @@ def experiment_tables(exp: dict) -> list[str]:
     ]
     explained = [f"{s} {100 * x:.0f} %" for s, x in exp.get('steps_explained', {}).items()]
     return [
-        f"Items: {n_items}; seeds {exp['seeds']}. Each interval is a 95 % percentile bootstrap over items and seeds "
-        '(items only where one seed), comparisons paired over the same items.',
+        f"Items: {n_items}; seeds {exp['seeds']}. Each interval is a 95 % percentile bootstrap over items and "
+        + ('training seeds, each seed trained on its own corpus draw' if exp.get('draws') else 'seeds')
+        + ' (items only where one seed), comparisons paired over the same items.'
+        + (' Samples and optimizer steps: the smallest draw and the mean over seeds.' if exp.get('draws') else ''),
         '',
         md_table(['arm', 'samples', 'optimizer steps', 'seeds'] + [f'{s} (%)' for s in suites], arm_rows),
         '',

@@ -64,19 +64,25 @@ def _percentiles(x: np.ndarray, level: float = LEVEL) -> list:
     return [float(lo), float(hi)]
 
 # %% ../nbs/17_stats.ipynb #19a37885
-def covers(*n_seeds: int) -> str:
+def covers(
+    *n_seeds: int,  # the seeds of each arm
+    draws: bool = False,  # each training seed trained on its own corpus draw (`ded_nb.recipe.n_draws`)
+) -> str:
     "What an interval over arms of `n_seeds` seeds each covers."
+    seeds = 'training seeds with their corpus draws' if draws else 'seeds'
     if all(n > 1 for n in n_seeds):
-        return 'items and seeds'
+        return f'items and {seeds}'
     if all(n == 1 for n in n_seeds):
         return 'items only (one seed)'
-    return 'items, and seeds where an arm has more than one'
+    return f'items, and {seeds} where an arm has more than one'
+
 
 # %% ../nbs/17_stats.ipynb #7a69a685
 def interval(
     S,  # seeds x items scores (a list of lists or an array)
     replicates: int = REPLICATES,  # bootstrap replicates
     seed: int = 0,  # the bootstrap's generator
+    draws: bool = False,  # each seed trained on its own corpus draw (said in `covers`)
 ) -> dict:
     "Mean of `S` and its 95 % two-way (items, seeds) percentile bootstrap interval."
     S = np.asarray(S, dtype=float)
@@ -88,7 +94,7 @@ def interval(
         'ci95': _percentiles(means),
         'n_items': n_items,
         'n_seeds': n_seeds,
-        'covers': covers(n_seeds),
+        'covers': covers(n_seeds, draws=draws),
     }
 
 # %% ../nbs/17_stats.ipynb #138692ab
@@ -107,6 +113,7 @@ def paired_difference(
     B,  # arm b: seeds x items, the same items in the same order
     replicates: int = REPLICATES,  # bootstrap replicates
     seed: int = 0,  # the bootstrap's generator
+    draws: bool = False,  # each seed trained on its own corpus draw (said in `covers`)
 ) -> dict:
     "mean(A) - mean(B) with its 95 % interval, items drawn jointly for both arms and seeds per arm, and the verdict."
     A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
@@ -124,7 +131,7 @@ def paired_difference(
         'verdict': verdict_of(ci),
         'n_items': A.shape[1],
         'n_seeds': [A.shape[0], B.shape[0]],
-        'covers': covers(A.shape[0], B.shape[0]),
+        'covers': covers(A.shape[0], B.shape[0], draws=draws),
     }
 
 # %% ../nbs/17_stats.ipynb #654b02de
@@ -133,6 +140,7 @@ def compare(
     pairs: list,  # (a, b) arm names
     suite: str,  # the suite the scores are on
     replicates: int = REPLICATES,  # bootstrap replicates
+    draws: bool = False,  # each seed trained on its own corpus draw (said in `covers`)
 ) -> list[dict]:
     "One `{a, b, suite, diff, ci95, verdict, ...}` entry per pair, paired over the suite's items."
 
@@ -141,6 +149,6 @@ def compare(
         missing = [x for x in (a, b) if x not in arms]
         if missing:
             raise KeyError(f'no scores for arm {missing[0]!r} on {suite}; arms: {sorted(arms)}')
-        r = paired_difference(arms[a], arms[b], replicates, seed=derive_seed(0, 'compare', suite, a, b))
+        r = paired_difference(arms[a], arms[b], replicates, seed=derive_seed(0, 'compare', suite, a, b), draws=draws)
         out.append({'a': a, 'b': b, 'suite': suite, **r})
     return out

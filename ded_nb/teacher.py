@@ -360,7 +360,7 @@ def teacher_experiments(
 
     exps = {'teacher_study': experiment(
         'the smoke test picks the teacher whose student scores best (Table 1); exploratory: chosen on these scores',
-        runs, [(chosen, n) for n in runs if n != chosen], suites)}
+        runs, [(chosen, n) for n in runs if n != chosen], suites, draws=True)}  # each seed its own smoke-test draw
     most_accurate = max(greedy, key=greedy.get)
     others = [n for n in runs if n != most_accurate]
     if not others:
@@ -378,7 +378,7 @@ def teacher_experiments(
             f"accurate one ({most_accurate}, greedy {100 * greedy[most_accurate]:.1f} %), on the "
             f"{len(held_out)} odd-numbered items",
             {n: _restrict(runs[n], main, held_out) for n in (best_other, most_accurate)},
-            pairs, [main], {(h['a'], h['b'], main): hid for hid, h in filled.items()}),
+            pairs, [main], {(h['a'], h['b'], main): hid for hid, h in filled.items()}, draws=True),
         'roles': {'most_accurate': most_accurate, 'best_other': best_other, 'chosen_on_items': len(pick)},
     }
     return exps, filled
