@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.skipif(bwrap_path() is None, reason='bubblewrap is not
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Limits(cpu_seconds=2, wall_seconds=6)
 SPIN = Limits(cpu_seconds=1, wall_seconds=3)  # for programs that spin until they are killed: the least the limits allow
+HUNT = Limits(cpu_seconds=5, wall_seconds=20)  # a program walking the filesystem: timed out once under FAST, right after the parallel test pass
 
 def test_fork_bomb():
     code = 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass'
@@ -105,12 +106,12 @@ def test_programs_hunting_for_the_expected_output():
               '    if isinstance(o, str) and o.startswith(key) and len(o) == 14: found = o\n'
               'print(found or "nothing")\n')
     stdin_suite = Suite('stdin', ['go\n'], [expected])
-    verdict = run_suite(hunter, stdin_suite, FAST)
+    verdict = run_suite(hunter, stdin_suite, HUNT)
     assert verdict.reason == 'wrong_answer' and 'nothing' in verdict.detail
     fn_hunter = hunter.replace('print(found or "nothing")', 'class Solution:\n    def f(self, x): return found or "nothing"')
-    assert run_suite(fn_hunter, Suite('functional', ['1'], [f'"{expected}"'], fn_name='f'), FAST).reason == 'wrong_answer'
+    assert run_suite(fn_hunter, Suite('functional', ['1'], [f'"{expected}"'], fn_name='f'), HUNT).reason == 'wrong_answer'
     calls = parse_assert_suite(f'assert f(1) == "{expected}"')
-    assert run_suite(fn_hunter.replace('class Solution:\n    def f(self, x)', 'def f(x)'), calls, FAST).reason == 'wrong_answer'
+    assert run_suite(fn_hunter.replace('class Solution:\n    def f(self, x)', 'def f(x)'), calls, HUNT).reason == 'wrong_answer'
 
 def test_forged_driver_lines_do_not_count():
     forge = ('import sys\nsys.__stdout__.write("\\t".join(["0" * 32, "0", "ok", "\\"4\\""]) + "\\n")\n'
