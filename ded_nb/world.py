@@ -342,7 +342,7 @@ def train_lm(
     warmup: int = 30,  # warm-up steps
     seed: int = 0,  # data order and initial state
     max_len: int = 512,  # tokens per example (longer ones are cut, and counted)
-    bf16: bool = False,  # autocast to bfloat16 on CPU (off: on a CPU without AVX512-BF16 it is emulated, ~9x slower a step)
+    bf16: bool = False,  # autocast to bfloat16 on CPU (off: on a CPU without AVX512-BF16 it is emulated, 10x slower a step: `bench/bench_precision.py`)
     progress: bool = True,  # show a progress bar
     log_every: int = 50,  # steps between loss log entries
     checkpoints: tuple = (),  # after these steps, call `on_checkpoint(step)` (the model in eval mode)
@@ -517,7 +517,7 @@ def study_micro_zoo() -> ZooSpec:
     return zoo
 
 # %% ../nbs/08b_world.ipynb #fb3c5983
-WORLD_VERSION = 5  # 5: models train in fp32 (bf16 autocast: 8.1 vs 0.9 s a step on a CPU without AVX512-BF16); 4: levels cycle over kept problems (balanced prefixes); chain steps drawn from `step_ways`
+WORLD_VERSION = 5  # 5: models train in fp32 (bf16 autocast: 7.5 vs 0.73 s a step on a CPU without AVX512-BF16, `bench/bench_precision.py`); 4: levels cycle over kept problems (balanced prefixes); chain steps drawn from `step_ways`
 
 # %% ../nbs/08b_world.ipynb #5506cff6
 ZOOS = {  # the named tiny worlds (`ded ... --world NAME`)
