@@ -13,6 +13,18 @@ pytestmark = pytest.mark.skipif(bwrap_path() is None, reason='bubblewrap is not 
 def o1_mini(data_dir):
     return {s['question_id']: s for s in json.loads((data_dir / 'livecodebench' / 'lcb_v5_o1-mini-2024-09-12_n1_eval_all.json').read_text())}
 
+def grade_allowing_slow_machines(problems, responses):
+    """Verdicts at LCB's 6 CPU seconds a test, a timeout regraded at 5x that, and the ids that needed it.
+    LCB measured its limit on its own machines; a brute force near it (abc328_e: 5-8 CPU s here, depending on what shares
+    the cores) times out on a slower or busier one. Only speed is forgiven: the regraded verdict stands."""
+    verdicts = grade_code_responses(problems, responses, n_workers=2, progress=False)
+    slow = [i for i, v in enumerate(verdicts) if v.reason == 'timeout']
+    regraded = grade_code_responses(problems, [responses[i] for i in slow], n_workers=2, progress=False,
+                                    limits=Limits(cpu_seconds=30))
+    for i, v in zip(slow, regraded):
+        verdicts[i] = v
+    return verdicts, [responses[i].problem_id for i in slow]
+
 def test_every_o1_mini_program_lcb_graded_correct_passes_the_public_tests(data_dir):
     """Our public-test runner agrees with LiveCodeBench; with the hidden tests joined, a program fails only on a hidden
     test (DeepSeek's LeetCode tests catch a few programs LiveCodeBench's own tests passed: 3166 and 3196, checked by hand)."""
@@ -23,10 +35,13 @@ def test_every_o1_mini_program_lcb_graded_correct_passes_the_public_tests(data_d
     with_tests = [s for s in correct if problems[s['question_id']].meta['public_tests']]
     print(f'\n{len(correct)} o1-mini programs graded correct by LCB; {len(with_tests)} on problems with parsed public tests')
     responses = [Response(s['question_id'], f"```python\n{s['code_list'][0]}\n```") for s in with_tests]
-    verdicts = grade_code_responses(public_only, responses, n_workers=2, progress=False)
+    verdicts, slow = grade_allowing_slow_machines(public_only, responses)
+    print(f'over 6 CPU s a test on this machine, regraded at 30 s: {slow}')
     assert [(v.problem_id, v.reason, v.extra.get('detail')) for v in verdicts if not v.correct] == []
+    assert len(slow) <= 0.01 * len(responses)  # a runner slow everywhere still fails
     hidden = [r for r in responses if problems[r.problem_id].meta.get('hidden_tests')]
-    failed = [v for v in grade_code_responses(problems, hidden, n_workers=2, progress=False) if not v.correct]
+    verdicts, slow = grade_allowing_slow_machines(problems, hidden)
+    failed = [v for v in verdicts if not v.correct]
     print(f'with hidden tests: {len(hidden) - len(failed)}/{len(hidden)} pass; failing: {[v.problem_id for v in failed]}')
     assert all(v.reason == 'wrong_answer' and v.extra['failed_test'] >= len(problems[v.problem_id].meta['public_tests'])
                for v in failed)
