@@ -18,8 +18,8 @@ __all__ = ['PAPER_FIG1', 'PAPER_TABLE1_DS32B', 'PAPER_TABLE3', 'PAPER_FUNNEL', '
            'section_curation', 'ci_pct', 'diff_pts', 'headline_outcome', 'experiment_tables', 'section_experiments',
            'positive_control', 'control_sentence', 'headline_rows', 'headline_sentence', 'development_headlines',
            'section_headlines', 'benchmark_sentence', 'section_benchmarking', 'collect_results', 'development_run',
-           'related_runs', 'world_findings', 'section_limits', 'stage_times_section', 'make_command', 'weights_note',
-           'write_report', 'relative_links']
+           'related_runs', 'world_findings', 'section_limits', 'stage_times_section', 'make_command', 'committed_json',
+           'weights_note', 'write_report', 'relative_links']
 
 # %% ../nbs/15_report.ipynb #f45b6070
 def save_figure(fig, out_dir, name: str) -> list[Path]:
@@ -922,6 +922,23 @@ def stage_times_section(
 def make_command(profile: str) -> str:
     "The `make` command that reproduces `profile` (the default, `tiny`, needs no `PROFILE=`)."
     return 'make reproduce' if profile == 'tiny' else f'make reproduce PROFILE={profile}'
+
+# %% ../nbs/15_report.ipynb #11b7b9be
+def committed_json(
+    path,  # a JSON file, usually in a git checkout (`reports/<profile>/results.json`)
+) -> dict | None:
+    "File `path` as the checkout's last commit holds it (`git show HEAD:`); as on disk where git does not track it; None if neither."
+    import json, subprocess
+
+    path = Path(path)
+    try:
+        shown = subprocess.run(['git', 'show', f'HEAD:./{path.name}'], cwd=path.parent, capture_output=True, text=True,
+                               timeout=60)
+    except (OSError, subprocess.TimeoutExpired):  # no git, or no such folder
+        shown = None
+    if shown is not None and shown.returncode == 0:
+        return json.loads(shown.stdout)
+    return read_json(path) if path.exists() else None
 
 # %% ../nbs/15_report.ipynb #e4c9a5a8
 def weights_note(
