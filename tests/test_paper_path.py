@@ -92,7 +92,10 @@ def test_a_prefilled_think_is_kept_in_what_is_generated_and_stored(micro):
     assert backend.prompt_text(questions[0].question).endswith('<think>\n')
     done = generate(backend, [q.question for q in questions], SamplingParams(n=2, temperature=0.8, max_new_tokens=12),
                     progress=False)
-    assert all(c.text.startswith('<think>\n') for cs in done for c in cs)
+    texts = [c.text for cs in done for c in cs]
+    # the prefill is put back unless the sampled text opens its own `<think>` (`with_prefill`); at T = 0.8 the micro
+    # teacher may write one (this failed once in `make test` with `startswith('<think>\n')`, never alone)
+    assert all(t.lstrip().startswith('<think>') for t in texts), texts
     trajs = sample_trajectories(backend, questions, SamplingParams(n=1, max_new_tokens=12), tok, n_workers=0,
                                 progress=False)
     assert all(t.text.startswith('<think>\n') for t in trajs)
