@@ -15,7 +15,7 @@ def o1_mini(data_dir):
 
 def grade_allowing_slow_machines(problems, responses):
     """Verdicts at LCB's 6 CPU seconds a test, a timeout regraded at 5x that, and the ids that needed it.
-    LCB measured its limit on its own machines; a brute force near it (abc328_e: 5-8 CPU s here, depending on what shares
+    LCB measured its limit on its own machines; a brute force near it (abc328_e: 6.3 s at the 6 s limit, 7.6 s at 30 s here, with another job sharing
     the cores) times out on a slower or busier one. Only speed is forgiven: the regraded verdict stands."""
     verdicts = grade_code_responses(problems, responses, n_workers=2, progress=False)
     slow = [i for i, v in enumerate(verdicts) if v.reason == 'timeout']
