@@ -47,6 +47,10 @@ CANDIDATES = {
                     family_limits={'func': 3000}, seed=1, init_from='base', checkpoints=(1000, 2000)),
     'T3': ModelSpec('T3', 'teacher', '1M', 'plain', steps=2000, lr=5e-4, warmup=10, families=ALL_FAMILIES,
                     family_limits={'func': 3000}, seed=5, init_from='T1', checkpoints=(1000,)),  # T1, 2,000 steps more
+    'W1': ModelSpec('W1', 'teacher', '1M', 'worded', steps=3000, lr=1e-3, warmup=10, families=ALL_FAMILIES,
+                    family_limits={'func': 3000}, seed=2, init_from='base', checkpoints=(1000, 2000)),  # T1's training, worded (not yet measured)
+    'W3': ModelSpec('W3', 'teacher', '1M', 'worded', steps=2000, lr=5e-4, warmup=10, families=ALL_FAMILIES,
+                    family_limits={'func': 3000}, seed=6, init_from='W1', checkpoints=(1000,)),  # T3's, worded (not yet measured)
     # students in the teachers' `plain` format: `maxof`-heavy (S1), more `arith` (S3), the base's `mixed` styles (S5),
     # and one that reasons on levels 1-2 and answers levels 3-4 directly (S6, `DIRECT_LEVELS`)
     'S1': ModelSpec('S1', 'student', '1M', 'plain', steps=600, lr=1e-3, warmup=10, families=ALL_FAMILIES,
