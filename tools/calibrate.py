@@ -3,13 +3,14 @@
 Each row trains one student (a model of the built world, or a candidate built here from one of its models) on one
 corpus with one SFT setting, and scores it greedily on the `tiny` profile's development suites (`tiny:*:dev`), next to
 the same student untrained. `--models` scores models (the world's and the candidates, with their checkpoints) on the
-first 200 / 100 / 60 dev items. The study's test split is never read. Everything is cached: a rerun trains nothing it has.
+first 200 / 100 / 60 dev items. The study's test split is never read. Everything is cached: a rerun trains nothing
+it has.
 
     python tools/calibrate.py                      # every row of ROWS
     python tools/calibrate.py S3/T3                # rows whose name contains the word
     python tools/calibrate.py --seed 1 pool1200    # the same rows on training seed 1 (its rows named `...@seed1`)
     python tools/calibrate.py --models T3 S3       # score models (and their checkpoints) on the dev subsets
-    python tools/calibrate.py --diversity T3 T3@1000   # stage 0's `diversity` of teachers (M samples, 100 pool questions)
+    python tools/calibrate.py --diversity T3 T3@1000   # stage 0's `diversity` of teachers (M samples, 100 questions)
 
 Results: `.ded/calibration/<world>/rows/<row>/calibration.json` and `table.md` beside them; `models/<model>/eval.json`
 and `models.md`. The world is the one the `tiny` profile names, or `--world-path` (a built world folder: the
@@ -47,10 +48,11 @@ CANDIDATES = {
                     family_limits={'func': 3000}, seed=1, init_from='base', checkpoints=(1000, 2000)),
     'T3': ModelSpec('T3', 'teacher', '1M', 'plain', steps=2000, lr=5e-4, warmup=10, families=ALL_FAMILIES,
                     family_limits={'func': 3000}, seed=5, init_from='T1', checkpoints=(1000,)),  # T1, 2,000 steps more
+    # the worded teachers trained the T1 / T3 way (not measured yet)
     'W1': ModelSpec('W1', 'teacher', '1M', 'worded', steps=3000, lr=1e-3, warmup=10, families=ALL_FAMILIES,
-                    family_limits={'func': 3000}, seed=2, init_from='base', checkpoints=(1000, 2000)),  # T1's training, worded (not yet measured)
+                    family_limits={'func': 3000}, seed=2, init_from='base', checkpoints=(1000, 2000)),
     'W3': ModelSpec('W3', 'teacher', '1M', 'worded', steps=2000, lr=5e-4, warmup=10, families=ALL_FAMILIES,
-                    family_limits={'func': 3000}, seed=6, init_from='W1', checkpoints=(1000,)),  # T3's, worded (not yet measured)
+                    family_limits={'func': 3000}, seed=6, init_from='W1', checkpoints=(1000,)),
     # students in the teachers' `plain` format: `maxof`-heavy (S1), more `arith` (S3), the base's `mixed` styles (S5),
     # and one that reasons on levels 1-2 and answers levels 3-4 directly (S6, `DIRECT_LEVELS`)
     'S1': ModelSpec('S1', 'student', '1M', 'plain', steps=600, lr=1e-3, warmup=10, families=ALL_FAMILIES,
@@ -180,7 +182,8 @@ def score_models(names: list[str], recipe, scratch, cache, root: Path) -> list[d
                                cache, progress=False, n_workers=1)
             ev = read_json(folder / 'eval.json')
             out.append({'model': model, **{s: v['accuracy'] for s, v in ev['suites'].items()},
-                        'in_domain_by_level': {k: g['accuracy'] for k, g in ev['suites']['in_domain']['by_group'].items()}})
+                        'in_domain_by_level': {k: g['accuracy']
+                                               for k, g in ev['suites']['in_domain']['by_group'].items()}})
     return out
 
 
@@ -199,7 +202,8 @@ def teacher_diversity(names: list[str], recipe, world, scratch, cache) -> list[d
 def models_table(rows: list[dict]) -> str:
     "The scored models in markdown."
     pct = lambda x: f'{100 * x:.1f}'
-    lines = ['| model | in-domain (200) | by level 1 / 2 / 3 / 4 | OOD `maxof` (100) | code `func` (60) |', '|' + '---|' * 5]
+    lines = ['| model | in-domain (200) | by level 1 / 2 / 3 / 4 | OOD `maxof` (100) | code `func` (60) |',
+             '|' + '---|' * 5]
     for r in rows:
         levels = ' / '.join(pct(r['in_domain_by_level'][k]) for k in sorted(r['in_domain_by_level']))
         lines.append(f"| {r['model']} | {pct(r['in_domain'])} | {levels} | {pct(r['ood'])} | {pct(r['code'])} |")
@@ -208,7 +212,8 @@ def models_table(rows: list[dict]) -> str:
 
 def table(rows: list[dict]) -> str:
     "The calibration table in markdown: each row's scores and its difference from its untrained student."
-    head = '| row | corpus (samples) | lr | steps | in-domain base → SFT | vs base [95 % CI] | OOD base → SFT | code base → SFT |'
+    head = ('| row | corpus (samples) | lr | steps | in-domain base → SFT | vs base [95 % CI] | OOD base → SFT | '
+            'code base → SFT |')
     lines = [head, '|' + '---|' * 8]
     for r in rows:
         s = r['suites']
