@@ -16,8 +16,8 @@ Results: `.ded/calibration/<world>/rows/<row>/calibration.json` and `table.md` b
 and `models.md`. The world is the one the `tiny` profile names, or `--world-path` (a built world folder: the
 calibration of the fp32 build `6dd6aeeca54d` after the code that builds worlds changed).
 """
-import json, sys, time
-from dataclasses import asdict, replace
+import sys, time
+from dataclasses import replace
 from pathlib import Path
 
 from ded_nb.core import derive_seed, read_json, write_json
