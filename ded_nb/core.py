@@ -21,10 +21,10 @@ from fastcore.basics import patch
 __all__ = ['TRACKED_PACKAGES', 'STAGE_FILES', 'VOLATILE_KEYS', 'PROGRESS_LOG_ENV', 'Problem', 'Response', 'Verdict',
            'RecordError', 'record_from_dict', 'record_to_dict', 'JsonlError', 'read_jsonl', 'atomic_write',
            'write_jsonl', 'write_json', 'read_json', 'is_checkout', 'project_root', 'package_file', 'config_hash',
-           'package_versions', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process', 'whole_checkpoint',
-           'stage_file', 'draw_dir', 'results_digest', 'file_sha256', 'code_digest', 'source_digest', 'module_hashes',
-           'changed_modules', 'file_lock', 'quiet', 'scoped_env', 'in_ipython', 'say', 'progress_line', 'derive_seed',
-           'seed_everything']
+           'package_versions', 'run_git', 'git_state', 'provenance', 'RunDir', 'world_size', 'is_main_process',
+           'whole_checkpoint', 'stage_file', 'draw_dir', 'results_digest', 'file_sha256', 'code_digest',
+           'source_digest', 'module_hashes', 'changed_modules', 'file_lock', 'quiet', 'scoped_env', 'in_ipython', 'say',
+           'progress_line', 'derive_seed', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #23b02d95
 @dataclass
@@ -276,13 +276,19 @@ def package_versions(names=TRACKED_PACKAGES) -> dict:
             out[name] = None
     return out
 
+# %% ../nbs/00_core.ipynb #cbc782ed
+def run_git(
+    path,  # the folder git runs in (`git -C path`)
+    *args,  # git's arguments
+    timeout: float = 60,  # seconds before `subprocess.TimeoutExpired`
+) -> subprocess.CompletedProcess:
+    "`git -C path *args`, its output captured as text."
+    return subprocess.run(['git', '-C', str(path), *args], capture_output=True, text=True, timeout=timeout)
+
 # %% ../nbs/00_core.ipynb #5d75c604
 def git_state(path='.') -> dict:
     "The git commit of `path` and whether its tree has uncommitted changes (None outside a checkout)."
-
-    def git(*args):
-        return subprocess.run(['git', '-C', str(path), *args], capture_output=True, text=True, timeout=10)
-
+    git = lambda *args: run_git(path, *args, timeout=10)
     try:
         head = git('rev-parse', 'HEAD')
         if head.returncode != 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math, re
 from pathlib import Path
 import numpy as np
-from .core import project_root, read_json, stage_file
+from .core import project_root, read_json, run_git, stage_file
 from .recipe import DESCRIPTIONS, PRECONDITION_TARGETS, PROFILES, failures, load_recipe
 
 # %% auto #0
@@ -932,9 +932,8 @@ def committed_json(
 
     path = Path(path)
     try:
-        shown = subprocess.run(['git', 'show', f'HEAD:./{path.name}'], cwd=path.parent, capture_output=True, text=True,
-                               timeout=60)
-    except (OSError, subprocess.TimeoutExpired):  # no git, or no such folder
+        shown = run_git(path.parent, 'show', f'HEAD:./{path.name}')
+    except (OSError, subprocess.TimeoutExpired):  # no git
         shown = None
     if shown is not None and shown.returncode == 0:
         return json.loads(shown.stdout)

@@ -398,6 +398,7 @@ class ModelSpec:
     steps: int
     families: tuple = ('chain', 'func')  # what it is trained on
     family_limits: dict = field(default_factory=lambda: {'func': 400})  # at most this many train problems of a family
+    family_levels: dict = field(default_factory=dict)  # family -> the levels it is trained on (absent: every level)
     lr: float = 2e-3
     batch_size: int = 32
     seed: int = 0
@@ -486,24 +487,34 @@ def micro_zoo() -> ZooSpec:
 
 # %% ../nbs/08b_world.ipynb #38f57253
 def study_zoo(name: str = 'study', size: str = '1M', scale: float = 1.0) -> ZooSpec:
-    "The study world's zoo (see the design card): a base, two teachers with an early checkpoint each, a student."
+    "The study world's zoo (see the design card, second round): a base, two teachers in two phases each, a student."
     w = named_world(name)
     steps = lambda n: max(2, int(n * scale))
     base_data = {'func': 400, 'arith': 12000}  # with all 8,000 maxof questions: ~39 % of the base's examples
+    every = ('arith', 'maxof', 'func')
+    teacher_data = {'func': 3000}  # every code problem: the student's code data is capped at 400
+    teacher = lambda name, style, seed, **kw: ModelSpec(name, 'teacher', size, style, warmup=10, families=every,
+                                                       family_limits=teacher_data, seed=seed, **kw)
     return ZooSpec(
         seed=w.seed,
         sizes=w.sizes,
         options=w.options,
         levels=w.levels,
         models=[
-            ModelSpec('base', 'base', size, 'mixed', steps=steps(1400), lr=3e-3, families=('arith', 'maxof', 'func'),
+            ModelSpec('base', 'base', size, 'mixed', steps=steps(1400), lr=3e-3, families=every,
                       family_limits=base_data, seed=0),
-            ModelSpec('teacher-plain', 'teacher', size, 'plain', steps=steps(2000), lr=2e-3, warmup=10,
-                      families=('arith', 'func'), seed=1, init_from='base', checkpoints=(steps(1000), steps(1500))),
-            ModelSpec('teacher-worded', 'teacher', size, 'worded', steps=steps(1000), lr=2e-3, warmup=10,
-                      families=('arith', 'func'), seed=2, init_from='base', checkpoints=(steps(600),)),
-            ModelSpec('student', 'student', size, 'compact', steps=steps(900), lr=1e-3, warmup=10,
-                      families=('arith', 'maxof', 'func'), family_limits={'arith': 20000}, seed=3, init_from='base'),
+            # each teacher in two phases (calibration T1 then T3): 3,000 steps at 1e-3, then 2,000 at 5e-4
+            teacher('teacher-plain-warm', 'plain', 1, steps=steps(3000), lr=1e-3, init_from='base',
+                    checkpoints=(steps(2000),)),
+            teacher('teacher-plain', 'plain', 5, steps=steps(2000), lr=5e-4, init_from='teacher-plain-warm',
+                    checkpoints=(steps(1000),)),
+            teacher('teacher-worded-warm', 'worded', 2, steps=steps(3000), lr=1e-3, init_from='base',
+                    checkpoints=(steps(2000),)),
+            teacher('teacher-worded', 'worded', 6, steps=steps(2000), lr=5e-4, init_from='teacher-worded-warm',
+                    checkpoints=(steps(1000),)),
+            # the student writes the teachers' `plain` format, weaker in skill (calibration S3)
+            ModelSpec('student', 'student', size, 'plain', steps=steps(900), lr=1e-3, warmup=10, families=every,
+                      family_limits={'arith': 8000, 'func': 400}, seed=3, init_from='base'),
         ],
     )
 
@@ -517,7 +528,7 @@ def study_micro_zoo() -> ZooSpec:
     return zoo
 
 # %% ../nbs/08b_world.ipynb #fb3c5983
-WORLD_VERSION = 5  # 5: models train in fp32 (bf16 autocast: 7.5 vs 0.73 s a step on a CPU without AVX512-BF16, `bench/bench_precision.py`); 4: levels cycle over kept problems (balanced prefixes); chain steps drawn from `step_ways`
+WORLD_VERSION = 6  # 6: ModelSpec.family_levels; 5: models train in fp32 (bf16 autocast: 7.5 vs 0.73 s a step on a CPU without AVX512-BF16, `bench/bench_precision.py`); 4: levels cycle over kept problems (balanced prefixes); chain steps drawn from `step_ways`
 
 # %% ../nbs/08b_world.ipynb #5506cff6
 ZOOS = {  # the named tiny worlds (`ded ... --world NAME`)
@@ -610,6 +621,7 @@ def training_pairs(world: TinyWorld, name: str) -> list[tuple[str, str]]:
         (p.question, render(p, _style_of(m, p, styles), derive_seed(m.seed, p.id)))
         for fam in m.families
         for p in problems[fam]['train'][: m.family_limits.get(fam)]
+        if fam not in m.family_levels or p.meta.get('level') in m.family_levels[fam]
     ]
 
 # %% ../nbs/08b_world.ipynb #9d671d4e
